@@ -1,0 +1,1 @@
+"""The compute core: everything that touches a torch model. Imports torch and transformers only."""
