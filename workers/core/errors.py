@@ -87,3 +87,10 @@ class RegistryConfigError(CoreError):
 
     code = "invalid_registry"
     status = 500
+
+
+class SaeFormatError(CoreError):
+    """SAE files that cannot be read: missing, corrupt or truncated, or inconsistent with their config."""
+
+    code = "invalid_sae"
+    status = 500

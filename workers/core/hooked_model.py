@@ -115,7 +115,8 @@ class HookedModel:
         max_tokens: int | None = None,
         adapter: FamilyAdapter | None = None,
     ) -> None:
-        self.model = model.eval()
+        model.train(False)
+        self.model = model
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.adapter = adapter or adapter_for(str(model.config.model_type))
@@ -126,11 +127,13 @@ class HookedModel:
     # ----------------------------------------------------------------- structure
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        device: torch.device = next(self.model.parameters()).device
+        return device
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        dtype: torch.dtype = next(self.model.parameters()).dtype
+        return dtype
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -246,8 +249,8 @@ class HookedModel:
 
     def token_strings(self, ids: torch.Tensor | Sequence[int]) -> list[str]:
         """Each id decoded on its own: the labels a dashboard draws on a position axis."""
-        flat = ids.flatten().tolist() if isinstance(ids, torch.Tensor) else list(ids)
-        return [self.tokenizer.decode([i]) for i in flat]
+        flat: list[int] = ids.flatten().tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        return [str(self.tokenizer.decode([i])) for i in flat]
 
     # ----------------------------------------------------------------- forward
     @contextmanager
@@ -313,7 +316,8 @@ class HookedModel:
             stack.enter_context(pattern_attention(self.model, needs_pattern))
             if start_at_layer is not None and start_resid is not None:
                 stack.enter_context(self._start_at(start_at_layer, start_resid))
-            stack.enter_context(self.hooks(dict(fns), batch_size=batch_size))
+            attached: dict[str | HookName, Sequence[HookFn]] = {hook: hook_fns for hook, hook_fns in fns.items()}
+            stack.enter_context(self.hooks(attached, batch_size=batch_size))
             if stop_at_layer is not None:
                 stack.enter_context(self._stop_at(stop_at_layer))
             output = self._forward(tokens, attention_mask, logits if stop_at_layer is None else "none")
@@ -393,7 +397,7 @@ class HookedModel:
 
         handle = self.layers[layer].register_forward_pre_hook(inject, with_kwargs=True, prepend=True)
         for module in skipped:
-            module.forward = identity  # type: ignore[method-assign]
+            module.forward = identity
         try:
             yield
         finally:

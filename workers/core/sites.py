@@ -60,7 +60,7 @@ class HeadSplit:
     d_head: int
 
     def split(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.unflatten(-1, (self.n_heads, self.d_head))
+        return tensor.reshape(*tensor.shape[:-1], self.n_heads, self.d_head)
 
     @staticmethod
     def merge(tensor: torch.Tensor) -> torch.Tensor:
@@ -201,6 +201,8 @@ class NormSite(Site):
 
     def _affine(self, normalized: torch.Tensor) -> torch.Tensor:
         weight = self.module.weight
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"{type(self.module).__name__} has no weight tensor")
         if self.kind == "rmsnorm_one_plus":
             return (normalized.float() * (1.0 + weight.float())).to(normalized.dtype)
         out = normalized * weight
