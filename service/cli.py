@@ -1,5 +1,111 @@
-"""`interp` console script (placeholder until the service lands)."""
+"""``interp``: ``serve`` (embedded: API and worker in one process), ``api`` and ``worker`` (production, Redis),
+``openapi`` (regenerate openapi.yaml).
+
+Configuration comes from the environment (see :class:`service.settings.ServiceSettings` and
+:class:`workers.settings.WorkerSettings`): ``REDIS_URL`` switches to production mode, ``INTERP_REGISTRY`` names
+the registry file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from service.settings import ServiceSettings
+
+__all__ = ["main"]
+
+log = logging.getLogger("interp")
 
 
-def main() -> None:
-    raise SystemExit("interp: the HTTP service is not built yet")
+def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
+    import uvicorn
+
+    from service.embedded import build_embedded
+
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    service = build_embedded(settings)
+    mode = "Redis" if settings.workers.broker_url else "in-memory broker, jobs do not survive a restart"
+    log.warning("interp serve: embedded mode (%s) on http://%s:%s", mode, settings.host, settings.port)
+    try:
+        uvicorn.run(service.app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        service.stop()
+
+
+def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    if settings.workers.broker_url is None:
+        raise SystemExit("interp api needs REDIS_URL (or BROKER_URL); for one process without Redis use interp serve")
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                workers=args.workers)
+
+
+def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
+    from celery.signals import worker_process_init, worker_ready
+
+    from workers.celery_app import WEBHOOK_QUEUE, make_celery
+    from workers.runtime import WorkerRuntime
+    from workers.settings import load_registry
+    from workers.tasks import RuntimeHolder, register_tasks
+
+    worker_settings = settings.workers
+    if worker_settings.broker_url is None:
+        raise SystemExit("interp worker needs REDIS_URL (or BROKER_URL); for one process use interp serve")
+    registry = load_registry(worker_settings)
+    all_queues = {worker_settings.queue_for(m): m for m in registry.model_ids}
+    queues = args.queues.split(",") if args.queues else [*sorted(all_queues), WEBHOOK_QUEUE]
+    unknown = [q for q in queues if q not in all_queues and q != WEBHOOK_QUEUE]
+    if unknown:
+        raise SystemExit(f"unknown queues {unknown}; this registry's queues: {sorted(all_queues)} and {WEBHOOK_QUEUE}")
+    models = [m for m in registry.model_ids if worker_settings.queue_for(m) in queues]
+    app = make_celery(worker_settings)
+    holder = RuntimeHolder(lambda: WorkerRuntime(worker_settings))
+    register_tasks(app, worker_settings, holder)
+
+    def warm(**_: object) -> None:
+        holder.get().warm(models)
+
+    if args.pool == "prefork":
+        worker_process_init.connect(warm, weak=False)  # each child loads its own models, after the fork
+    else:
+        worker_ready.connect(warm, weak=False)
+    argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "-P", args.pool,
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", args.loglevel]
+    app.worker_main(argv)
+
+
+def _openapi(args: argparse.Namespace, _: ServiceSettings) -> None:
+    from service.openapi import write_openapi
+
+    path = write_openapi(Path(args.output))
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="interp", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="API and worker in one process (in-memory broker unless REDIS_URL)")
+    api = sub.add_parser("api", help="the HTTP API only (needs REDIS_URL)")
+    for p in (serve, api):
+        p.add_argument("--host", default=None)
+        p.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    worker = sub.add_parser("worker", help="a Celery worker (needs REDIS_URL)")
+    worker.add_argument("--queues", default="", help="comma-separated; default: every model group's queue")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--pool", choices=("prefork", "solo", "threads"), default="prefork")
+    worker.add_argument("--loglevel", default="INFO")
+    spec = sub.add_parser("openapi", help="write the OpenAPI document")
+    spec.add_argument("--output", default="openapi.yaml")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = ServiceSettings.from_env()
+    {"serve": _serve, "api": _api, "worker": _worker, "openapi": _openapi}[args.command](args, settings)

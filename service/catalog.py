@@ -1,0 +1,89 @@
+"""The API's view of served models: the registry plus the cards and tokenizers workers publish.
+
+The API never loads weights or imports torch: facts and hook names come from a worker's card, token counts from
+the published ``tokenizer.json`` run by the ``tokenizers`` library. Before any worker has loaded a model its
+facts are unknown (``ready: false``) and tokenize answers 503 ``model_not_ready``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from tokenizers import Tokenizer
+
+from service.errors import ModelNotReadyError
+from service.schemas import ModelInfo, SaeInfo
+from workers.cards import ModelCard, card_key, tokenizer_key, unpack_tokenizer
+from workers.core.errors import PromptError, PromptTooLongError
+from workers.core.registry import Registry
+from workers.records import JobStore
+
+__all__ = ["Catalog"]
+
+
+class Catalog:
+    def __init__(self, registry: Registry, store: JobStore) -> None:
+        self.registry = registry
+        self._store = store
+        self._tokenizers: dict[str, tuple[str, Tokenizer]] = {}
+        self._lock = threading.Lock()
+
+    def card(self, model_id: str) -> ModelCard | None:
+        raw = self._store.get_meta(card_key(model_id))
+        return None if raw is None else ModelCard.model_validate_json(raw)
+
+    def info(self, model_id: str) -> ModelInfo:
+        entry = self.registry.get(model_id)
+        card = self.card(model_id)
+        facts = {} if card is None else card.model_dump(exclude={"model", "max_tokens", "dtype", "bos_token_id",
+                                                                   "tokenizer_sha256"})
+        return ModelInfo(
+            id=entry.id,
+            ready=card is not None,
+            max_tokens=card.max_tokens if card is not None else entry.max_tokens,
+            dtype=entry.dtype,
+            weights_revision=entry.weights_revision,
+            saes=[SaeInfo(id=s.id, hook=s.hook) for s in entry.saes],
+            **facts,
+        )
+
+    def tokenizer(self, model_id: str) -> tuple[ModelCard, Tokenizer]:
+        self.registry.get(model_id)
+        card = self.card(model_id)
+        if card is None:
+            raise ModelNotReadyError(
+                f"model {model_id!r} has not been loaded by a worker yet; retry in a few seconds", field="model"
+            )
+        with self._lock:
+            cached = self._tokenizers.get(model_id)
+            if cached is not None and cached[0] == card.tokenizer_sha256:
+                return card, cached[1]
+        raw = self._store.get_meta(tokenizer_key(model_id))
+        if raw is None:
+            raise ModelNotReadyError(f"model {model_id!r} has no published tokenizer yet", field="model")
+        tokenizer = Tokenizer.from_str(unpack_tokenizer(raw))
+        with self._lock:
+            self._tokenizers[model_id] = (card.tokenizer_sha256, tokenizer)
+        return card, tokenizer
+
+    def tokenize(self, model_id: str, prompt: str, *, field: str = "prompt", prepend_bos: bool = True) -> list[int]:
+        """Token ids as the worker's ``HookedModel.tokenize`` makes them, with its empty/too-long checks."""
+        if not prompt:
+            raise PromptError("the prompt is empty", field=field)
+        card, tokenizer = self.tokenizer(model_id)
+        ids = list(tokenizer.encode(prompt, add_special_tokens=False).ids)
+        if prepend_bos and card.bos_token_id is not None:
+            ids = [card.bos_token_id, *ids]
+        if len(ids) > card.max_tokens:
+            raise PromptTooLongError(
+                f"the prompt is {len(ids)} tokens; {model_id} accepts at most {card.max_tokens}", field=field
+            )
+        return ids
+
+    def token_strings(self, model_id: str, ids: list[int]) -> list[str]:
+        _, tokenizer = self.tokenizer(model_id)
+        return [tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+
+    def count_single(self, model_id: str, text: str) -> int:
+        _, tokenizer = self.tokenizer(model_id)
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)

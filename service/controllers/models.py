@@ -1,0 +1,23 @@
+"""``/v1/models``: served models with their facts, hook names and SAEs."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+
+from service.deps import Services
+from service.schemas import ModelInfo, ModelList
+
+__all__ = ["ModelController"]
+
+
+class ModelController(Controller):
+    path = "/v1/models"
+    tags = ["models"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/", sync_to_thread=True, summary="Served models")
+    def list_models(self, services: Services) -> ModelList:
+        return ModelList(items=[services.catalog.info(m) for m in services.catalog.registry.model_ids])
+
+    @get("/{model_id:str}", sync_to_thread=True, summary="One model: facts, hook names, SAEs")
+    def get_model(self, model_id: str, services: Services) -> ModelInfo:
+        return services.catalog.info(model_id)

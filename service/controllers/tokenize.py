@@ -1,0 +1,22 @@
+"""``/v1/tokenize``: token ids and the token strings dashboards label axes with."""
+
+from __future__ import annotations
+
+from litestar import Controller, post
+
+from service.deps import Services
+from service.schemas import TokenizeRequest, TokenizeResponse
+
+__all__ = ["TokenizeController"]
+
+
+class TokenizeController(Controller):
+    path = "/v1/tokenize"
+    tags = ["tokenize"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @post("/", status_code=200, sync_to_thread=True, summary="Tokenize a prompt as jobs will")
+    def tokenize(self, data: TokenizeRequest, services: Services) -> TokenizeResponse:
+        ids = services.catalog.tokenize(data.model, data.prompt, prepend_bos=data.prepend_bos)
+        return TokenizeResponse(
+            model=data.model, token_ids=ids, tokens=services.catalog.token_strings(data.model, ids), n_tokens=len(ids)
+        )

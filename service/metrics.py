@@ -1,0 +1,51 @@
+"""Prometheus: request metrics by route template (job ids stay out of labels) and activation-cache totals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from workers.activation_cache import ActivationCache
+
+__all__ = ["CacheCollector", "MetricsController", "prometheus_config", "register_cache_collector"]
+
+
+def prometheus_config() -> PrometheusConfig:
+    return PrometheusConfig(app_name="interp", prefix="interp", group_path=True, exclude=["/metrics"])
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+
+
+class CacheCollector(Collector):
+    """Reads the shared cache's counters at scrape time (Redis hash in production, in-process in embedded)."""
+
+    def __init__(self, cache: ActivationCache) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        try:
+            totals = self.cache.totals()
+        except Exception:  # an unreachable Redis must not break /metrics
+            return
+        for name in ("hits", "misses", "bytes_read", "bytes_written"):
+            yield CounterMetricFamily(f"interp_activation_cache_{name}", f"activation cache {name}", totals[name])
+        yield GaugeMetricFamily("interp_activation_cache_size_bytes", "bytes held", totals["size_bytes"])
+
+
+_collector: CacheCollector | None = None
+
+
+def register_cache_collector(cache: ActivationCache) -> None:
+    """One collector per process, pointed at the latest app's cache (tests build several apps)."""
+    global _collector
+    if _collector is None:
+        _collector = CacheCollector(cache)
+        REGISTRY.register(_collector)
+    else:
+        _collector.cache = cache

@@ -1,0 +1,45 @@
+"""The Celery application: JSON only, late acks with redelivery when a worker dies, a queue per model group.
+
+``make_celery`` registers no tasks, so the API process can send jobs by task name without importing torch;
+workers call :func:`workers.tasks.register_tasks` on the app they run.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from workers.settings import WorkerSettings
+
+__all__ = ["WEBHOOK_QUEUE", "make_celery", "task_name"]
+
+WEBHOOK_QUEUE = "interp.webhooks"
+
+
+def task_name(kind: str) -> str:
+    """Stable task names: ``interp.patching``, ``interp.sae_encode``, …"""
+    return f"interp.{kind}"
+
+
+def make_celery(settings: WorkerSettings) -> Celery:
+    """A Celery app for ``settings.broker_url``, or kombu's in-memory transport in embedded mode."""
+    app = Celery("interp", broker=settings.broker_url or "memory://", set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        task_default_queue=WEBHOOK_QUEUE,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+        broker_connection_timeout=2,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app

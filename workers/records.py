@@ -1,0 +1,333 @@
+"""Job records: the typed lifecycle of every job, in Redis (production) or in memory (embedded mode).
+
+A record is written before the job is queued and moved through ``queued → running → succeeded | failed |
+cancelled`` with a timestamp per state. Every change is also appended to the job's event list, which the API
+streams as server-sent events and long-polls on. Records carry their owner (a tenant id) from the start and expire
+after a TTL. Errors are stored as ``{code, message, field}``, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeAlias, cast
+
+import redis
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "TERMINAL",
+    "JobError",
+    "JobEvent",
+    "JobRecord",
+    "JobStatus",
+    "JobStore",
+    "MemoryJobStore",
+    "RedisJobStore",
+    "new_job_id",
+]
+
+JobStatus: TypeAlias = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobError(BaseModel):
+    """What a failed job reports: a stable code, a message for people, the request field at fault."""
+
+    code: str
+    message: str
+    field: str | None = None
+    retryable: bool = False
+
+
+class JobRecord(BaseModel):
+    """One job as stored and as served by ``GET /v1/jobs/{id}``."""
+
+    id: str
+    kind: str
+    model: str
+    owner: str
+    queue: str
+    status: JobStatus = "queued"
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: bool = False
+    deliveries: int = 0
+    spec: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    stats: dict[str, float] = Field(default_factory=dict, description="activation-cache hits/misses, seconds")
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class JobEvent(BaseModel):
+    """One status or progress change; ``seq`` counts from 0 per job."""
+
+    seq: int
+    status: JobStatus
+    progress: float
+    at: float
+
+
+Mutator = Callable[[JobRecord], JobRecord | None]
+"""Returns the changed record, or ``None`` to leave it as it is."""
+
+
+class JobStore(Protocol):
+    """Where the API and the workers keep job records; both implementations behave the same."""
+
+    def ping(self) -> None: ...
+
+    def create(self, record: JobRecord, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
+        """Store a new record; with a key already used by the owner, return that job and ``False``."""
+        ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def page(self, owner: str, *, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        """The owner's jobs, newest first, and their total count."""
+        ...
+
+    def update(self, job_id: str, mutate: Mutator) -> JobRecord | None:
+        """Apply ``mutate`` atomically; an event is appended when status or progress changed."""
+        ...
+
+    def events(self, job_id: str, after: int) -> list[JobEvent]:
+        """Events with ``seq > after``, in order."""
+        ...
+
+    def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
+        """Events with ``seq > after``, waiting up to ``timeout`` seconds for the first one."""
+        ...
+
+    def queue_position(self, record: JobRecord) -> int | None:
+        """0 for the next job to run on its queue; ``None`` when not queued."""
+        ...
+
+    def set_meta(self, key: str, value: bytes) -> None: ...
+
+    def get_meta(self, key: str) -> bytes | None: ...
+
+
+def _event_for(before: JobRecord | None, after: JobRecord, seq: int) -> JobEvent | None:
+    if before is not None and (before.status, before.progress) == (after.status, after.progress):
+        return None
+    return JobEvent(seq=seq, status=after.status, progress=after.progress, at=time.time())
+
+
+class MemoryJobStore:
+    """Records in this process (embedded mode and unit tests); a condition variable wakes long-polls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._records: dict[str, JobRecord] = {}
+        self._events: dict[str, list[JobEvent]] = defaultdict(list)
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._meta: dict[str, bytes] = {}
+        self._seq = 0
+        self._order: dict[str, int] = {}
+
+    def ping(self) -> None:
+        return None
+
+    def create(self, record: JobRecord, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
+        with self._lock:
+            if idempotency_key is not None:
+                existing = self._idempotency.get((record.owner, idempotency_key))
+                if existing is not None and existing in self._records:
+                    return self._records[existing], False
+                self._idempotency[(record.owner, idempotency_key)] = record.id
+            self._records[record.id] = record
+            self._seq += 1
+            self._order[record.id] = self._seq
+            self._events[record.id].append(JobEvent(seq=0, status=record.status, progress=0.0, at=record.created_at))
+            self._lock.notify_all()
+            return record, True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            return self._records.get(job_id)
+
+    def page(self, owner: str, *, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        with self._lock:
+            mine = [r for r in self._records.values() if r.owner == owner]
+        mine.sort(key=lambda r: self._order[r.id], reverse=True)
+        return mine[offset : offset + limit], len(mine)
+
+    def update(self, job_id: str, mutate: Mutator) -> JobRecord | None:
+        with self._lock:
+            before = self._records.get(job_id)
+            if before is None:
+                return None
+            after = mutate(before.model_copy(deep=True))
+            if after is None:
+                return before
+            self._records[job_id] = after
+            events = self._events[job_id]
+            event = _event_for(before, after, len(events))
+            if event is not None:
+                events.append(event)
+            self._lock.notify_all()
+            return after
+
+    def events(self, job_id: str, after: int) -> list[JobEvent]:
+        with self._lock:
+            return list(self._events.get(job_id, [])[after + 1 :])
+
+    def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
+        """Block until an event past ``after`` exists or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = self._events.get(job_id, [])[after + 1 :]
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return list(found)
+                self._lock.wait(remaining)
+
+    def queue_position(self, record: JobRecord) -> int | None:
+        if record.status != "queued":
+            return None
+        with self._lock:
+            mine = self._order[record.id]
+            return sum(
+                1
+                for r in self._records.values()
+                if r.status == "queued" and r.queue == record.queue and self._order[r.id] < mine
+            )
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        with self._lock:
+            self._meta[key] = value
+
+    def get_meta(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._meta.get(key)
+
+
+class RedisJobStore:
+    """Records as JSON strings with a TTL; per-job event lists; a sorted set per owner and per queue.
+
+    Updates use WATCH/MULTI, so a worker's progress write never overwrites a concurrent cancel.
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str, ttl_s: int) -> None:
+        self._r = client
+        self._p = prefix
+        self._ttl = ttl_s
+
+    def _job(self, job_id: str) -> str:
+        return f"{self._p}job:{job_id}"
+
+    def _ev(self, job_id: str) -> str:
+        return f"{self._p}events:{job_id}"
+
+    def _owner(self, owner: str) -> str:
+        return f"{self._p}owner:{owner}"
+
+    def _queued(self, queue: str) -> str:
+        return f"{self._p}queued:{queue}"
+
+    def ping(self) -> None:
+        self._r.ping()
+
+    def create(self, record: JobRecord, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
+        if idempotency_key is not None:
+            key = f"{self._p}idem:{record.owner}:{idempotency_key}"
+            if not self._r.set(key, record.id, nx=True, ex=self._ttl):
+                existing_id = self._r.get(key)
+                existing = self.get(existing_id.decode()) if isinstance(existing_id, bytes) else None
+                if existing is not None:
+                    return existing, False
+                self._r.set(key, record.id, ex=self._ttl)
+        event = JobEvent(seq=0, status=record.status, progress=0.0, at=record.created_at)
+        pipe = self._r.pipeline()
+        pipe.set(self._job(record.id), record.model_dump_json(), ex=self._ttl)
+        pipe.rpush(self._ev(record.id), event.model_dump_json())
+        pipe.expire(self._ev(record.id), self._ttl)
+        pipe.zadd(self._owner(record.owner), {record.id: record.created_at})
+        pipe.zadd(self._queued(record.queue), {record.id: record.created_at})
+        pipe.execute()
+        return record, True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self._r.get(self._job(job_id))
+        return None if raw is None else JobRecord.model_validate_json(raw)
+
+    def page(self, owner: str, *, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        key = self._owner(owner)
+        self._r.zremrangebyscore(key, "-inf", time.time() - self._ttl)  # expired records
+        total = int(self._r.zcard(key))
+        ids = [i.decode() for i in cast(list[bytes], self._r.zrevrange(key, offset, offset + limit - 1))]
+        raws = self._r.mget([self._job(i) for i in ids]) if ids else []
+        records = [JobRecord.model_validate_json(raw) for raw in raws if raw is not None]
+        return records, total
+
+    def update(self, job_id: str, mutate: Mutator) -> JobRecord | None:
+        key = self._job(job_id)
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.unwatch()
+                        return None
+                    before = JobRecord.model_validate_json(raw)
+                    after = mutate(before.model_copy(deep=True))
+                    if after is None:
+                        pipe.unwatch()
+                        return before
+                    n_events = int(pipe.llen(self._ev(job_id)))
+                    event = _event_for(before, after, n_events)
+                    pipe.multi()
+                    pipe.set(key, after.model_dump_json(), ex=self._ttl)
+                    if event is not None:
+                        pipe.rpush(self._ev(job_id), event.model_dump_json())
+                    if after.status != "queued":
+                        pipe.zrem(self._queued(after.queue), job_id)
+                    pipe.execute()
+                    return after
+                except redis.WatchError:
+                    continue
+
+    def events(self, job_id: str, after: int) -> list[JobEvent]:
+        raws = self._r.lrange(self._ev(job_id), after + 1, -1)
+        return [JobEvent.model_validate_json(raw) for raw in raws]
+
+    def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
+        """Poll the event list, 1 ms at first and backing off to 50 ms, until an event or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            found = self.events(job_id, after)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
+
+    def queue_position(self, record: JobRecord) -> int | None:
+        if record.status != "queued":
+            return None
+        rank = cast(int | None, self._r.zrank(self._queued(record.queue), record.id))
+        return None if rank is None else int(rank)
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        self._r.set(f"{self._p}meta:{key}", value)
+
+    def get_meta(self, key: str) -> bytes | None:
+        raw = self._r.get(f"{self._p}meta:{key}")
+        return raw if isinstance(raw, bytes) else None

@@ -1,0 +1,121 @@
+"""The objects one worker process holds: registry, model pool, job store, activation cache, loaded SAEs.
+
+Built once per process from :class:`WorkerSettings` (lazily, so a prefork child builds its own after the fork and
+no torch work happens in the parent). In embedded mode the API passes its in-memory store and cache in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from workers.activation_cache import ActivationCache
+from workers.cards import ModelCard, card_key, pack_tokenizer, tokenizer_key
+from workers.core.hooked_model import HookedModel
+from workers.core.model_pool import ModelPool
+from workers.core.registry import ModelEntry, Registry
+from workers.records import JobStore
+from workers.settings import WorkerSettings, load_registry
+from workers.stores import build_stores
+
+__all__ = ["WorkerRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+def _wrap(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, entry: ModelEntry) -> HookedModel:
+    return HookedModel(model, tokenizer, model_id=entry.id, max_tokens=entry.max_tokens)
+
+
+class WorkerRuntime:
+    """Per-process worker state; :meth:`model` loads through the LRU pool and publishes the model's card."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        store: JobStore | None = None,
+        cache: ActivationCache | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or load_registry(settings)
+        if store is None or cache is None:
+            built_store, built_cache = build_stores(settings)
+            store, cache = store or built_store, cache or built_cache
+        self.store: JobStore = store
+        self.cache: ActivationCache = cache
+        self.pool: ModelPool[HookedModel] = ModelPool(
+            self.registry, settings.model_cache_dir, settings.pool_max_bytes, _wrap
+        )
+        self._saes: dict[tuple[str, str], Any] = {}
+        self._published: set[str] = set()
+        self._lock = threading.Lock()
+
+    def model(self, model_id: str) -> HookedModel:
+        hooked = self.pool.get(model_id)
+        if model_id not in self._published:
+            self.publish_card(hooked)
+        return hooked
+
+    def publish_card(self, hooked: HookedModel) -> ModelCard:
+        """Write the model's card and tokenizer where the API reads them."""
+        entry = self.registry.get(hooked.model_id)
+        tokenizer_json: str = hooked.tokenizer.backend_tokenizer.to_str()
+        facts = hooked.facts
+        bos = hooked.tokenizer.bos_token_id
+        card = ModelCard(
+            model=hooked.model_id,
+            family=facts.family,
+            architecture=facts.architecture,
+            n_layers=facts.n_layers,
+            d_model=facts.d_model,
+            n_heads=facts.n_heads,
+            n_kv_heads=facts.n_kv_heads,
+            d_head=facts.d_head,
+            d_mlp=facts.d_mlp,
+            d_vocab=facts.d_vocab,
+            n_ctx=facts.n_ctx,
+            max_tokens=hooked.max_tokens,
+            dtype=entry.dtype,
+            bos_token_id=bos if isinstance(bos, int) else None,
+            hook_names=hooked.hook_names,
+            tokenizer_sha256=hashlib.sha256(tokenizer_json.encode()).hexdigest(),
+        )
+        self.store.set_meta(tokenizer_key(hooked.model_id), pack_tokenizer(tokenizer_json))
+        self.store.set_meta(card_key(hooked.model_id), card.model_dump_json().encode())
+        with self._lock:
+            self._published.add(hooked.model_id)
+        return card
+
+    def warm(self, model_ids: Iterable[str]) -> None:
+        """Load models ahead of their first job (in a background thread) so their cards appear early."""
+
+        def load_all() -> None:
+            for model_id in model_ids:
+                try:
+                    self.model(model_id)
+                except Exception:  # a model that cannot load fails its jobs with the reason; warming goes on
+                    log.exception("warming model %s failed", model_id)
+
+        threading.Thread(target=load_all, name="interp-warm", daemon=True).start()
+
+    def sae(self, model: HookedModel, sae_id: str) -> Any:
+        """The loaded SAE ``sae_id`` of ``model`` (loaded once per process)."""
+        key = (model.model_id, sae_id)
+        with self._lock:
+            found = self._saes.get(key)
+        if found is not None:
+            return found
+        from workers.core.sae import load_sae  # type: ignore[attr-defined,unused-ignore]
+
+        entry = self.registry.get(model.model_id).get_sae(sae_id)
+        sae = load_sae(entry, model_facts=model.facts)
+        with self._lock:
+            self._saes[key] = sae
+        return sae

@@ -1,0 +1,259 @@
+"""Celery tasks: one per job kind, all declared through :func:`job_task`, plus the webhook sender.
+
+``job_task`` fixes the task name (``interp.<kind>``), late acks with redelivery when the worker process dies,
+the kind's soft and hard time limits, JSON arguments ``(job_id, spec)``, and the record lifecycle: mark running
+(skipping a job cancelled or already finished), report progress, poll cancellation between chunks, store the
+result, or store ``{code, message, field}`` on failure — never a traceback. Nothing is rebuilt across the queue
+but JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from workers.cached_reader import CacheContext, cached_reader
+from workers.celery_app import WEBHOOK_QUEUE, task_name
+from workers.core.activations import forward_reader
+from workers.core.errors import CoreError, JobCancelledError
+from workers.kinds import runner_for
+from workers.kinds.context import JobContext
+from workers.records import JobError, JobRecord
+from workers.runtime import WorkerRuntime
+from workers.settings import KIND_NAMES, WorkerSettings
+from workers.specs import job_spec_adapter
+
+__all__ = ["RuntimeHolder", "job_task", "register_tasks", "sign_webhook"]
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_INTERVAL_S = 0.1
+_CANCEL_POLL_S = 0.2
+
+
+class RuntimeHolder:
+    """Builds the :class:`WorkerRuntime` on first use in each process (a prefork child builds its own)."""
+
+    def __init__(self, factory: Callable[[], WorkerRuntime]) -> None:
+        self._factory = factory
+        self._runtime: WorkerRuntime | None = None
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def get(self) -> WorkerRuntime:
+        with self._lock:
+            if self._runtime is None or self._pid != os.getpid():
+                self._runtime = self._factory()
+                self._pid = os.getpid()
+            return self._runtime
+
+
+def sign_webhook(secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of the body>``, sent as ``X-Interp-Signature``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _mark_running(max_deliveries: int) -> Callable[[JobRecord], JobRecord | None]:
+    def mutate(record: JobRecord) -> JobRecord | None:
+        if record.terminal:
+            return None
+        now = time.time()
+        if record.cancel_requested:
+            record.status, record.finished_at = "cancelled", now
+            return record
+        record.deliveries += 1
+        if record.deliveries > max_deliveries:
+            record.status, record.finished_at = "failed", now
+            record.error = JobError(
+                code="worker_lost",
+                message=f"the worker died {max_deliveries} times running this job (out of memory?); retry later",
+                retryable=True,
+            )
+            return record
+        record.status, record.started_at, record.progress = "running", now, 0.0
+        return record
+
+    return mutate
+
+
+def _finish(status: str, *, result: dict[str, Any] | None = None, error: JobError | None = None,
+            stats: dict[str, float] | None = None) -> Callable[[JobRecord], JobRecord | None]:
+    def mutate(record: JobRecord) -> JobRecord | None:
+        if record.terminal:
+            return None
+        record.status = status  # type: ignore[assignment]
+        record.finished_at = time.time()
+        record.result = result
+        record.error = error
+        if status == "succeeded":
+            record.progress = 1.0
+        if stats:
+            record.stats = stats
+        return record
+
+    return mutate
+
+
+class _Reporter:
+    """Throttled progress writes and cancellation polls for one running job."""
+
+    def __init__(self, runtime: WorkerRuntime, job_id: str, soft_limit_s: float) -> None:
+        self._runtime = runtime
+        self._job_id = job_id
+        self._deadline = time.monotonic() + soft_limit_s
+        self.timed_out = False
+        self._last_write = 0.0
+        self._last_poll = 0.0
+        self._cancelled = False
+        self.progress_value = 0.0
+
+    def progress(self, fraction: float) -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        now = time.monotonic()
+        if fraction <= self.progress_value or (now - self._last_write < _PROGRESS_INTERVAL_S and fraction < 1.0):
+            return
+        self.progress_value, self._last_write = fraction, now
+
+        def mutate(record: JobRecord) -> JobRecord | None:
+            if record.status != "running" or fraction <= record.progress:
+                return None
+            record.progress = round(fraction, 4)
+            return record
+
+        self._runtime.store.update(self._job_id, mutate)
+
+    def should_cancel(self) -> bool:
+        """True once the job is cancelled, or past its soft time limit (checked here too, so every pool honours it)."""
+        now = time.monotonic()
+        if now > self._deadline:
+            self.timed_out = True
+            return True
+        if not self._cancelled and now - self._last_poll >= _CANCEL_POLL_S:
+            self._last_poll = now
+            record = self._runtime.store.get(self._job_id)
+            self._cancelled = record is None or record.cancel_requested
+        return self._cancelled
+
+
+def _time_limit_error(kind: str, limit: float) -> JobError:
+    return JobError(code="time_limit", message=f"the job ran past the {kind} time limit of {limit:g} s")
+
+
+def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | None:
+    """Run one job through its record's lifecycle; the record is the only output."""
+    store = runtime.store
+    record = store.update(job_id, _mark_running(runtime.settings.max_deliveries))
+    if record is None or record.status != "running":
+        return record
+    limit = runtime.settings.time_limits[kind].soft
+    reporter = _Reporter(runtime, job_id, limit)
+    started = time.perf_counter()
+    context: CacheContext | None = None
+    try:
+        spec = job_spec_adapter.validate_python(record.spec)
+        runner = runner_for(kind)
+        hooked = runtime.model(spec.model)
+        entry = runtime.registry.get(spec.model)
+        context = CacheContext(entry.id, entry.weights_revision, entry.dtype)
+        ctx = JobContext(
+            model=hooked,
+            entry=entry,
+            reader=cached_reader(runtime.cache, context, forward_reader(hooked)),
+            progress=reporter.progress,
+            should_cancel=reporter.should_cancel,
+            load_sae=lambda sae_id: runtime.sae(hooked, sae_id),
+        )
+        result = runner(ctx, spec)
+        stats = {**context.stats.as_dict(), "compute_seconds": time.perf_counter() - started}
+        return store.update(job_id, _finish("succeeded", result=result, stats=stats))
+    except JobCancelledError:
+        if reporter.timed_out:
+            return store.update(job_id, _finish("failed", error=_time_limit_error(kind, limit)))
+        return store.update(job_id, _finish("cancelled"))
+    except CoreError as exc:
+        return store.update(job_id, _finish("failed", error=JobError(**exc.to_dict())))
+    except SoftTimeLimitExceeded:
+        return store.update(job_id, _finish("failed", error=_time_limit_error(kind, limit)))
+    except MemoryError:
+        error = JobError(code="out_of_memory", message="the worker ran out of memory; retry later", retryable=True)
+        return store.update(job_id, _finish("failed", error=error))
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError / torch.OutOfMemoryError
+            error = JobError(code="out_of_memory", message="the device ran out of memory; retry later", retryable=True)
+            return store.update(job_id, _finish("failed", error=error))
+        log.exception("job %s (%s) failed", job_id, kind)
+        error = JobError(code="internal_error", message="the job failed on the worker; the error was logged")
+        return store.update(job_id, _finish("failed", error=error))
+
+
+def job_task(app: Celery, settings: WorkerSettings, kind: str) -> Callable[[Callable[..., Any]], Task]:
+    """Declare the Celery task of ``kind``: stable name, late acks, time limits from config."""
+    limits = settings.time_limits[kind]
+    return app.task(  # type: ignore[no-any-return]
+        name=task_name(kind),
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        soft_time_limit=limits.soft,
+        time_limit=limits.hard,
+        serializer="json",
+        ignore_result=True,
+        max_retries=0,
+    )
+
+
+def _deliver_webhook(runtime: WorkerRuntime, job_id: str) -> None:
+    record = runtime.store.get(job_id)
+    if record is None or not record.spec.get("callback_url"):
+        return
+    body = json.dumps(record.model_dump(mode="json", exclude={"spec", "cancel_requested", "deliveries", "queue"}),
+                      separators=(",", ":")).encode()
+    request = urllib.request.Request(
+        str(record.spec["callback_url"]),
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Interp-Signature": sign_webhook(runtime.settings.webhook_secret, body),
+            "X-Interp-Job": job_id,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=runtime.settings.webhook_timeout_s) as response:
+        if response.status >= 300:
+            raise urllib.error.HTTPError(request.full_url, response.status, "webhook refused", response.headers, None)
+
+
+def register_tasks(app: Celery, settings: WorkerSettings, holder: RuntimeHolder) -> None:
+    """Register every kind's task and the webhook task on ``app``."""
+    for kind in KIND_NAMES:
+
+        def body(task: Task, job_id: str, _kind: str = kind) -> None:
+            runtime = holder.get()
+            record = execute_job(runtime, _kind, job_id)
+            if record is not None and record.terminal and record.spec.get("callback_url"):
+                app.send_task(task_name("webhook"), args=[job_id], queue=WEBHOOK_QUEUE)
+
+        job_task(app, settings, kind)(body)
+
+    @app.task(  # type: ignore[untyped-decorator]
+        name=task_name("webhook"), bind=True, acks_late=True, max_retries=settings.webhook_max_retries,
+              ignore_result=True, serializer="json")
+    def webhook(task: Task, job_id: str) -> None:
+        try:
+            _deliver_webhook(holder.get(), job_id)
+        except (OSError, urllib.error.URLError) as exc:
+            countdown = settings.webhook_backoff_s * 2**task.request.retries
+            log.warning("webhook for job %s failed (%s); retry in %.1f s", job_id, exc, countdown)
+            raise task.retry(countdown=countdown, exc=exc) from exc
