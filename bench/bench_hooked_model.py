@@ -17,7 +17,8 @@ from workers.core.hooked_model import HookedModel
 from workers.core.loading import load_model
 from workers.core.registry import Registry
 
-PROMPT_16 = "The old lighthouse keeper climbed the stairs every night to light the lamp"
+PROMPT = "The old lighthouse keeper climbed the narrow stairs every single night to light the great lamp for ships"
+N_TOKENS = 16
 CACHE_DIR = Path(".cache/models")
 
 
@@ -42,7 +43,7 @@ def main() -> None:
 
     model, tokenizer = load_model(entry, cache_dir=CACHE_DIR)
     hooked = HookedModel(model, tokenizer, model_id=entry.id)
-    tokens = hooked.tokenize(PROMPT_16)
+    tokens = hooked.tokenize(PROMPT)[:, :N_TOKENS]
     print(f"prompt: {tokens.shape[1]} tokens")
     resid = [f"blocks.{layer}.hook_resid_pre" for layer in range(hooked.facts.n_layers)]
     every = hooked.hook_names
