@@ -1,0 +1,107 @@
+"""Attribution: which tokens, activations and components drive a target logit.
+
+The one entry point is :func:`run_attribution`; each method lives in its own module over
+:class:`~workers.core.attribution.base.AttributionMethod`. Gradient methods run their own batched engine
+(decoder layers, then the final norm and only the needed unembedding rows at the target position; one backward
+per batch of steps with the quadrature weights folded in); Captum is their oracle in the tests.
+
+Half precision: gradient methods refuse float16/bfloat16 models (``InvalidRequestError``, code
+``unreliable_dtype``, field ``model``): integrated gradients' completeness degrades to percent-level errors there.
+Direct logit attribution and the logit lens run in any dtype, finish in float32 and warn.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from workers.core.attribution.base import AttributionContext, AttributionMethod
+from workers.core.attribution.direct_logit import DirectLogitAttribution
+from workers.core.attribution.input_x_gradient import InputXGradient
+from workers.core.attribution.integrated_gradients import IntegratedGradients
+from workers.core.attribution.layer import GradientXActivation, LayerIntegratedGradients
+from workers.core.attribution.logit_lens import LogitLens
+from workers.core.attribution.request import (
+    MAX_INTERNAL_BATCH,
+    MAX_N_STEPS,
+    MAX_TOP_K,
+    METHODS,
+    AttributionOptions,
+    AttributionRequest,
+    TargetSpec,
+    validate_request,
+)
+from workers.core.attribution.results import AttributionResult
+from workers.core.attribution.saliency import Saliency
+from workers.core.attribution.targets import Readout, resolve_target
+from workers.core.errors import InvalidRequestError
+from workers.core.hooked_model import HookedModel
+from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
+
+__all__ = [
+    "MAX_INTERNAL_BATCH",
+    "MAX_N_STEPS",
+    "MAX_TOP_K",
+    "METHODS",
+    "AttributionOptions",
+    "AttributionRequest",
+    "AttributionResult",
+    "TargetSpec",
+    "run_attribution",
+]
+
+_METHODS: dict[str, AttributionMethod] = {
+    method.name: method
+    for method in (
+        Saliency(),
+        InputXGradient(),
+        IntegratedGradients(),
+        LayerIntegratedGradients(),
+        GradientXActivation(),
+        DirectLogitAttribution(),
+        LogitLens(),
+    )
+}
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def run_attribution(
+    model: HookedModel,
+    request: AttributionRequest,
+    *,
+    progress: Progress = no_progress,
+    should_cancel: ShouldCancel = never_cancel,
+) -> AttributionResult:
+    """Run one attribution method on one prompt; bad input raises a ``CoreError`` naming the field."""
+    validate_request(request)
+    method = _METHODS[request.method]
+    if method.uses_gradients and model.dtype in _HALF:
+        raise InvalidRequestError(
+            f"{request.method} needs gradients, which are unreliable in {model.dtype}; serve the model in float32 "
+            "or use direct_logit_attribution or logit_lens",
+            field="model",
+            code="unreliable_dtype",
+        )
+    tokens = model.tokenize(request.prompt)
+    target = resolve_target(model, request.target, int(tokens.shape[1]))
+    check_cancelled(should_cancel)
+    context = AttributionContext(
+        model=model,
+        request=request,
+        tokens=tokens,
+        target=target,
+        readout=Readout(model, target),
+        progress=progress,
+        should_cancel=should_cancel,
+    )
+    result = method.attribute(context)
+    if model.dtype in _HALF:
+        warning = f"the model runs in {model.dtype}; values carry its rounding"
+        result = _with_warning(result, warning)
+    return result
+
+
+def _with_warning(result: AttributionResult, warning: str) -> AttributionResult:
+    from dataclasses import replace
+
+    return replace(result, warnings=(*result.warnings, warning))
