@@ -55,10 +55,10 @@ def _single_token(catalog: Catalog, model: str, text: str, field: str) -> None:
 def preflight(catalog: Catalog, spec: JobSpec, *, memory_limit: int) -> None:
     """Raise the error the worker would raise, where it can be known without the model."""
     entry = catalog.registry.get(spec.model)
-    if not kind_available(spec.kind):
-        raise KindUnavailableError(f"job kind {spec.kind!r} is not available on this deployment", field="kind")
     if isinstance(spec, SaeEncodeSpec | SteerSpec):
         entry.get_sae(spec.sae)
+    if not kind_available(spec.kind):
+        raise KindUnavailableError(f"job kind {spec.kind!r} is not available on this deployment", field="kind")
     card = catalog.card(spec.model)
     if card is None:
         return

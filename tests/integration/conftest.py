@@ -1,0 +1,202 @@
+"""Real parts for the service's integration tests: Redis, Celery worker processes, the API over loopback HTTP.
+
+Redis is the server at 127.0.0.1:6379 (database 11), or a ``redis-server`` started on a free port when none
+answers there. Every test session uses its own key prefix and queue names, so parallel runs never share jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INTERP = [sys.executable, "-m", "service"]
+REGISTRY_TOML = """
+allow_downloads = false
+
+[models.tiny-gpt2]
+max_tokens = 128
+weights_revision = "random-seed-0"
+[models.tiny-gpt2.source]
+kind = "random"
+family = "gpt2"
+seed = 0
+config = { n_layer = 2, n_embd = 64, n_head = 4, n_positions = 128 }
+
+# Slow enough (seconds per patching sweep) to cancel or kill a worker mid-job.
+[models.slow-gpt2]
+max_tokens = 512
+weights_revision = "random-seed-1"
+[models.slow-gpt2.source]
+kind = "random"
+family = "gpt2"
+seed = 1
+config = { n_layer = 4, n_embd = 128, n_head = 8, n_positions = 512 }
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = "redis://127.0.0.1:6379/11"
+    if _redis_answers(url):
+        yield url
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("no Redis at 127.0.0.1:6379 and no redis-server to start")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        if _redis_answers(url):
+            break
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@dataclass
+class Deployment:
+    """One isolated deployment: its environment, and the processes started for it."""
+
+    env: dict[str, str]
+    redis: redis.Redis
+    prefix: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    api_url: str = ""
+
+    def start_worker(self, *, models: tuple[str, ...] = ("tiny-gpt2", "slow-gpt2")) -> subprocess.Popen[bytes]:
+        queues = ",".join([*(f"interp.models.{self.group(m)}" for m in models), "interp.webhooks"])
+        proc = subprocess.Popen(
+            [*INTERP, "worker", "--queues", queues, "--loglevel", "WARNING", "--pool", "prefork"],
+            env=self.env,
+            cwd=REPO_ROOT,
+            start_new_session=True,  # its own process group: a test can SIGKILL the worker and its children
+        )
+        self.procs.append(proc)
+        self.wait_for_cards(models)
+        return proc
+
+    def group(self, model: str) -> str:
+        return f"{model}-{self.prefix.rstrip(':')}"
+
+    def wait_for_cards(self, models: tuple[str, ...], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.redis.exists(f"{self.prefix}meta:card:{m}") for m in models):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"no worker published cards for {models}")
+
+    def start_api(self) -> str:
+        port = free_port()
+        proc = subprocess.Popen(
+            [*INTERP, "api", "--host", "127.0.0.1", "--port", str(port)], env=self.env, cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    self.api_url = url
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("the API did not start")
+
+    def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            self.kill(proc)
+        for key in self.redis.scan_iter(f"{self.prefix}*"):
+            self.redis.delete(key)
+        for model in ("tiny-gpt2", "slow-gpt2"):
+            self.redis.delete(f"interp.models.{self.group(model)}")
+
+
+def make_deployment(redis_url: str, tmp_path: Path, **extra_env: str) -> Deployment:
+    prefix = f"it-{uuid.uuid4().hex[:10]}:"
+    registry = tmp_path / "registry.toml"
+    registry.write_text(REGISTRY_TOML, encoding="utf-8")
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "INTERP_KEY_PREFIX": prefix,
+        "INTERP_REGISTRY": str(registry),
+        "INTERP_CACHE_DIR": str(tmp_path / "models"),
+        "INTERP_WEBHOOK_SECRET": "test-secret",
+        "INTERP_WEBHOOK_BACKOFF_S": "0.2",
+        "INTERP_JOB_MEMORY_BYTES": str(64 * 1024**2),
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_OFFLINE": "1",
+        **extra_env,
+    }
+    deployment = Deployment(env=env, redis=redis.Redis.from_url(redis_url), prefix=prefix)
+    deployment.env["INTERP_MODEL_GROUPS"] = ",".join(
+        f"{m}={deployment.group(m)}" for m in ("tiny-gpt2", "slow-gpt2")
+    )
+    return deployment
+
+
+@pytest.fixture(scope="module")
+def deployment(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A worker process and the API, started once per test module."""
+    dep = make_deployment(redis_url, tmp_path_factory.mktemp("deployment"))
+    try:
+        dep.start_worker()
+        dep.start_api()
+        yield dep
+    finally:
+        dep.stop()
+
+
+@pytest.fixture(scope="module")
+def client(deployment: Deployment) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=deployment.api_url, timeout=60) as http:
+        yield http

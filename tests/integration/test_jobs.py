@@ -1,0 +1,278 @@
+"""Jobs end to end: HTTP → Redis → a Celery worker process → the core, and back; results equal the core's."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import REGISTRY_TOML, Deployment
+from workers.core.attribution import run_attribution
+from workers.core.hooked_model import HookedModel
+from workers.core.loading import load_model
+from workers.core.patching import run_patching
+from workers.core.registry import Registry
+from workers.kinds.attribution import to_request as attribution_request
+from workers.kinds.patching import to_request as patching_request
+from workers.specs import AttributionSpec, PatchingSpec
+
+pytestmark = pytest.mark.integration
+
+TOL = 1e-5  # the same float32 model and inputs in two processes; cached activations round-trip exactly
+
+PATCHING = {
+    "kind": "patching",
+    "model": "tiny-gpt2",
+    "clean_prompt": "When Mary and John went, John gave it to",
+    "corrupted_prompt": "When Mary and John went, Mary gave it to",
+    "answer": " ",
+    "wrong_answer": "M",
+    "targets": ["resid_pre", "attn_out", "head_out"],
+}
+SLOW = {
+    "kind": "patching",
+    "model": "slow-gpt2",
+    "clean_prompt": "a" * 40,
+    "corrupted_prompt": "b" * 40,
+    "answer": "a",
+    "wrong_answer": "b",
+    "targets": ["resid_pre", "attn_out", "mlp_out"],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> HookedModel:
+    """The test registry's tiny-gpt2 built in this process, for running the core directly."""
+    path = tmp_path_factory.mktemp("reg") / "registry.toml"
+    path.write_text(REGISTRY_TOML, encoding="utf-8")
+    entry = Registry.from_toml(path).get("tiny-gpt2")
+    model, tokenizer = load_model(entry, cache_dir=path.parent)
+    return HookedModel(model, tokenizer, model_id=entry.id, max_tokens=entry.max_tokens)
+
+
+def submit(client: httpx.Client, body: dict[str, Any], *, wait: float | None = 60, **headers: str) -> httpx.Response:
+    params = {"wait": wait} if wait is not None else {}
+    return client.post("/v1/jobs", json=body, params=params, headers=headers)
+
+
+def assert_close(got: Any, want: Any) -> None:
+    if isinstance(want, dict):
+        assert set(got) == set(want)
+        for key in want:
+            assert_close(got[key], want[key])
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert_close(g, w)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=TOL, nan_ok=True)
+    else:
+        assert got == want
+
+
+def wait_status(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.05)
+    raise TimeoutError(f"job {job_id} never reached {statuses}")
+
+
+def test_models_and_tokenize(client: httpx.Client) -> None:
+    info = client.get("/v1/models/tiny-gpt2").json()
+    assert info["ready"] is True
+    assert (info["n_layers"], info["d_model"], info["n_heads"], info["d_vocab"]) == (2, 64, 4, 259)
+    assert "blocks.1.attn.hook_z" in info["hook_names"]
+    listed = client.get("/v1/models").json()["items"]
+    assert [m["id"] for m in listed] == ["tiny-gpt2", "slow-gpt2"]
+    tokens = client.post("/v1/tokenize", json={"model": "tiny-gpt2", "prompt": "Hi!"}).json()
+    assert tokens == {"model": "tiny-gpt2", "token_ids": [256, 72, 105, 33], "tokens": ["<bos>", "H", "i", "!"],
+                      "n_tokens": 4}
+
+
+def test_patching_matches_core_then_hits_cache(client: httpx.Client, tiny: HookedModel) -> None:
+    first = submit(client, PATCHING)
+    assert first.status_code == 200, first.text
+    job = first.json()
+    assert job["status"] == "succeeded" and job["progress"] == 1.0
+    assert first.headers["location"] == f"/v1/jobs/{job['id']}"
+    want = run_patching(tiny, patching_request(PatchingSpec.model_validate(PATCHING))).to_dict()
+    assert_close(job["result"], want)
+    assert job["result"]["tokens"][:3] == ["<bos>", "W", "h"]
+    assert job["stats"]["forwards"] >= 1 and job["stats"]["cache_misses"] > 0
+    assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
+
+    second = submit(client, PATCHING).json()
+    assert second["id"] != job["id"]
+    assert second["stats"]["forwards"] == 0 and second["stats"]["cache_misses"] == 0
+    assert second["stats"]["cache_hits"] == job["stats"]["cache_misses"]
+    assert_close(second["result"], want)
+    metrics = client.get("/metrics").text
+    assert "interp_activation_cache_hits" in metrics
+
+
+def test_attribution_matches_core(client: httpx.Client, tiny: HookedModel) -> None:
+    body = {"kind": "attribution", "model": "tiny-gpt2", "prompt": "The cat sat on the",
+            "target": {"contrast": [" ", "m"]}, "method": "integrated_gradients", "n_steps": 16}
+    job = submit(client, body).json()
+    assert job["status"] == "succeeded", job
+    want = run_attribution(tiny, attribution_request(AttributionSpec.model_validate(body))).to_dict()
+    assert_close(job["result"], want)
+
+
+def test_location_long_poll_and_listing(client: httpx.Client) -> None:
+    accepted = submit(client, {**PATCHING, "targets": ["resid_post"]}, wait=None)
+    assert accepted.status_code == 202
+    location = accepted.headers["location"]
+    done = client.get(location, params={"wait": 60}).json()
+    assert done["status"] == "succeeded"
+    page = client.get("/v1/jobs", params={"limit": 2}).json()
+    assert page["limit"] == 2 and page["total"] >= 3
+    assert page["items"][0]["id"] == accepted.json()["id"]  # newest first
+    older = client.get("/v1/jobs", params={"limit": 2, "offset": 2}).json()["items"]
+    assert {j["id"] for j in older}.isdisjoint({j["id"] for j in page["items"]})
+
+
+def test_idempotency_key_returns_the_first_job(client: httpx.Client) -> None:
+    body = {**PATCHING, "targets": ["mlp_out"]}
+    first = submit(client, body, wait=None, **{"Idempotency-Key": "abc-123"}).json()
+    again = submit(client, body, wait=None, **{"Idempotency-Key": "abc-123"}).json()
+    other = submit(client, body, wait=None, **{"Idempotency-Key": "abc-124"}).json()
+    assert again["id"] == first["id"]
+    assert other["id"] != first["id"]
+
+
+def test_cancel_queued_and_running(client: httpx.Client) -> None:
+    running = submit(client, SLOW, wait=None).json()
+    queued = submit(client, SLOW, wait=None).json()
+    wait_status(client, running["id"], {"running"})
+    behind = client.get(f"/v1/jobs/{queued['id']}").json()
+    assert behind["status"] == "queued" and behind["queue_position"] == 0
+    cancelled = client.delete(f"/v1/jobs/{queued['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert client.delete(f"/v1/jobs/{running['id']}").status_code == 202
+    final = wait_status(client, running["id"], {"cancelled", "succeeded", "failed"})
+    assert final["status"] == "cancelled" and final["progress"] < 1.0 and final["result"] is None
+
+
+def test_sse_events_arrive_in_order(client: httpx.Client) -> None:
+    job = submit(client, {**SLOW, "clean_prompt": "c" * 24, "corrupted_prompt": "d" * 24}, wait=None).json()
+    events = []
+    with client.stream("GET", f"/v1/jobs/{job['id']}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line.removeprefix("data:").strip()))
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    statuses = [e["status"] for e in events]
+    assert statuses[0] == "queued" and statuses[-1] == "succeeded" and "running" in statuses
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert len(events) >= 4  # queued, running, some progress, succeeded
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    calls: list[tuple[dict[str, str], bytes]] = []  # noqa: RUF012
+    fail_first = True
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append((dict(self.headers), body))
+        status = 500 if type(self).fail_first and len(type(self).calls) == 1 else 200
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    _Receiver.calls = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+def test_webhook_signed_and_retried(client: httpx.Client, receiver: str) -> None:
+    job = submit(client, {**PATCHING, "targets": ["resid_mid"], "callback_url": receiver}).json()
+    deadline = time.monotonic() + 30
+    while len(_Receiver.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_Receiver.calls) == 2  # the first delivery got a 500 and was retried
+    headers, body = _Receiver.calls[-1]
+    expected = "sha256=" + hmac.new(b"test-secret", body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Interp-Signature"], expected)
+    payload = json.loads(body)
+    assert payload["id"] == job["id"] and payload["status"] == "succeeded"
+    assert payload["result"]["targets"]["resid_mid"]["axes"] == ["layer", "position"]
+
+
+MALFORMED: list[tuple[Any, int, str, str | None]] = [
+    ({**PATCHING, "bogus": 1}, 400, "invalid_request", "bogus"),
+    ({**PATCHING, "model": "nope"}, 404, "unknown_model", "model"),
+    ({**PATCHING, "targets": ["resid_sideways"]}, 400, "invalid_request", "targets.0"),
+    ({**PATCHING, "targets": []}, 400, "invalid_request", "targets"),
+    ({**PATCHING, "clean_prompt": ""}, 400, "invalid_request", "clean_prompt"),
+    ({**PATCHING, "answer": "two tokens"}, 400, "invalid_request", "answer"),
+    ({**PATCHING, "corrupted_prompt": "short"}, 400, "length_mismatch", "corrupted_prompt"),
+    ({**PATCHING, "clean_prompt": "x" * 200, "corrupted_prompt": "y" * 200}, 413, "prompt_too_long", "clean_prompt"),
+    ({k: v for k, v in PATCHING.items() if k != "wrong_answer"}, 400, "invalid_request", None),
+    ({**PATCHING, "kind": "telepathy"}, 400, "invalid_request", "kind"),
+    ({"model": "tiny-gpt2"}, 400, "invalid_request", None),
+    ({**PATCHING, "callback_url": "not a url"}, 400, "invalid_request", "callback_url"),
+    ({"kind": "sae_encode", "model": "tiny-gpt2", "prompt": "hi", "sae": "none", "top_k": 5}, 404, "unknown_sae",
+     "sae"),
+    ({"kind": "attribution", "model": "tiny-gpt2", "prompt": "hi", "target": {"token": "x"}, "n_steps": 0}, 400,
+     "invalid_request", "n_steps"),
+    ({"kind": "attribution", "model": "slow-gpt2", "prompt": "z" * 500, "target": {"token": "x"}, "n_steps": 512},
+     422, "job_too_large", "prompt"),
+    ([1, 2, 3], 400, "invalid_request", None),
+    ("a string", 400, "invalid_request", None),
+    (None, 400, "invalid_request", None),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code", "field"), MALFORMED)
+def test_malformed_requests_get_the_right_4xx(
+    client: httpx.Client, body: Any, status: int, code: str, field: str | None
+) -> None:
+    response = client.post("/v1/jobs", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    if field is not None:
+        assert error["field"] == field
+    if code == "job_too_large":
+        assert "bytes" in error["message"] and any(ch.isdigit() for ch in error["message"])
+
+
+def test_raw_bodies_and_unknown_ids(client: httpx.Client) -> None:
+    assert client.post("/v1/jobs", content=b"{not json").status_code == 400
+    too_big = client.post("/v1/jobs", content=b"{" + b" " * 2_000_000 + b"}")
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "body_too_large"
+    missing = client.get("/v1/jobs/does-not-exist")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_job"
+    assert client.get("/v1/models/nope").json()["error"]["message"].endswith("tiny-gpt2, slow-gpt2")
+    assert client.get("/v1/jobs", params={"limit": 0}).status_code == 400
+    assert client.post("/v1/tokenize", json={"model": "tiny-gpt2", "prompt": "x", "extra": 1}).status_code == 400
+    assert client.get("/readyz").status_code == 200
+
+
+def test_deployment_processes_are_separate(deployment: Deployment) -> None:
+    """The API process serves without torch: it only sends tasks by name."""
+    assert all(p.poll() is None for p in deployment.procs)
+    assert Path(deployment.env["INTERP_REGISTRY"]).is_file()
