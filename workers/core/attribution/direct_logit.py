@@ -35,7 +35,10 @@ def frozen_norm(components: torch.Tensor, total: torch.Tensor, norm: nn.Module, 
     The norm's bias (LayerNorm) is left out: it is a component of its own.
     """
     eps = _epsilon(norm)
-    weight = norm.weight.float()
+    weight = norm.weight
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{type(norm).__name__} has no weight tensor")
+    weight = weight.float()
     if kind == "layernorm":
         centred = total - total.mean()
         scale = (centred.pow(2).mean() + eps).sqrt()
@@ -50,9 +53,7 @@ def _bias(module: nn.Module) -> torch.Tensor | None:
     return bias.float() if isinstance(bias, torch.Tensor) else None
 
 
-def head_outputs(
-    context: AttributionContext, layer: int, z: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def head_outputs(context: AttributionContext, layer: int, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each head's output ``[n_heads, d_model]`` as added to the residual, and the attention output bias.
 
     The output projection runs on a block-diagonal batch (row h keeps only head h's ``z``), which works for any

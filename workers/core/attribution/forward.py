@@ -24,7 +24,7 @@ def target_values(
     context: AttributionContext,
     *,
     batch: int,
-    hooks: Mapping[str, Sequence[HookFn]],
+    hooks: Mapping[str | HookName, Sequence[HookFn]],
     grad: bool,
     start_at_layer: int | None = None,
     start_resid: torch.Tensor | None = None,

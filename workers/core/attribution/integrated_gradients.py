@@ -73,7 +73,12 @@ def integrate(
     ends = torch.cat([start, end])
     resid = None if start_resid is None else start_resid.expand(2, *start_resid.shape[1:])
     endpoint_values = target_values(
-        context, batch=2, hooks={hook: [replace_with(ends)]}, grad=False, start_at_layer=start_at_layer, start_resid=resid
+        context,
+        batch=2,
+        hooks={hook: [replace_with(ends)]},
+        grad=False,
+        start_at_layer=start_at_layer,
+        start_resid=resid,
     )
     baseline_value, input_value = (float(v) for v in endpoint_values)
     attribution_sum = float(attributions.double().sum())

@@ -44,12 +44,13 @@ class LogitLens(AttributionMethod):
         for index, hook in enumerate(hooks):
             top_ids = top.indices[index].tolist()
             names = model.token_strings(top_ids)
+            top_probs = [float(p) for p in top.values[index].tolist()]
             layers.append(
                 LensLayer(
                     hook=hook,
                     top_k=tuple(
-                        RankedToken(token_id=i, token=name, probability=float(p), rank=rank + 1)
-                        for rank, (i, name, p) in enumerate(zip(top_ids, names, top.values[index].tolist(), strict=True))
+                        RankedToken(token_id=i, token=name, probability=p, rank=rank + 1)
+                        for rank, (i, name, p) in enumerate(zip(top_ids, names, top_probs, strict=True))
                     ),
                     targets=tuple(
                         RankedToken(

@@ -78,7 +78,7 @@ class Readout:
         hf = model.model
         self.target = target
         self.final_norm: nn.Module = model.adapter.module(hf, model.adapter.final_norm)
-        unembed = hf.get_output_embeddings()
+        unembed = hf.get_output_embeddings()  # type: ignore[no-untyped-call]  # transformers leaves it untyped
         if not isinstance(unembed, nn.Linear):
             raise InvalidRequestError(f"{model.model_id} has no linear output layer", field="model")
         self.unembed = unembed

@@ -103,7 +103,8 @@ def test_logit_lens_equals_transformer_lens(gpt2_tl: tuple[HookedModel, Any, Any
     probs = torch.softmax(logits, -1)
     for index, layer in enumerate(result.lens):
         assert [t.token_id for t in layer.top_k] == torch.topk(probs[index], 5).indices.tolist()
-        assert [t.probability for t in layer.top_k] == pytest.approx(torch.topk(probs[index], 5).values.tolist(), abs=1e-6)
+        expected = torch.topk(probs[index], 5).values.tolist()
+        assert [t.probability for t in layer.top_k] == pytest.approx(expected, abs=1e-6)
         for token in layer.targets:
             assert token.rank == int((logits[index] > logits[index, token.token_id]).sum()) + 1
             assert token.probability == pytest.approx(float(probs[index, token.token_id].detach()), abs=1e-6)

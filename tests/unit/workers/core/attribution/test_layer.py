@@ -18,7 +18,10 @@ from workers.core.hooked_model import HookedModel
 
 def _request(method: str, hook: str, **options: object) -> AttributionRequest:
     return AttributionRequest(
-        PROMPT, TargetSpec(contrast=CONTRAST), method, AttributionOptions(hook=hook, **options)  # type: ignore[arg-type]
+        PROMPT,
+        TargetSpec(contrast=CONTRAST),
+        method,
+        AttributionOptions(hook=hook, **options),  # type: ignore[arg-type]
     )
 
 
@@ -80,7 +83,9 @@ def test_layer_ig_zero_baseline_equals_captum_ig_on_the_activation(gpt2: HookedM
     close_to_largest(result.scores, expected[0].sum(-1))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("hook", "module_path"), [("blocks.1.hook_mlp_out", "transformer.h.1.mlp"), ("hook_embed", "transformer.wte")])
+@pytest.mark.parametrize(
+    ("hook", "module_path"), [("blocks.1.hook_mlp_out", "transformer.h.1.mlp"), ("hook_embed", "transformer.wte")]
+)
 def test_gradient_x_activation_equals_captum(gpt2: HookedModel, hook: str, module_path: str) -> None:
     result = run_attribution(gpt2, _request("gradient_x_activation", hook))
     module = gpt2.model.get_submodule(module_path)
