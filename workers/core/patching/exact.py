@@ -1,0 +1,112 @@
+"""Exact activation patching: every patch is a real forward, batched and resumed where the patch starts.
+
+The work per patch is cut three ways, all exact:
+
+* patches whose donor and base activations are identical on the patched slice are not run (their metric is the
+  base metric, bit for bit what the forward would give);
+* a patch at layer L resumes the forward at layer L from the base run's cached residual (a residual patch
+  becomes the start residual itself), so layers before L never run again;
+* the forward stops before the final norm and the metric reads only the last position and the unembedding rows
+  it needs (:meth:`AnswerMetric.from_final_resid`).
+
+Patches sharing a start layer go in one batch (chunked to the memory budget), each row with its own mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from workers.core.hooked_model import HookedModel, HookFn
+from workers.core.hooks import HookName
+from workers.core.metrics import AnswerMetric
+from workers.core.patching.budget import rows_per_chunk
+from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, changed, final_resid, start_layer
+from workers.core.patching.targets import PatchUnit, index_shape
+from workers.core.progress import Progress, ShouldCancel, check_cancelled
+
+
+def exact_patch_metrics(
+    model: HookedModel,
+    runs: PatchRuns,
+    units: Sequence[PatchUnit],
+    metric: AnswerMetric,
+    *,
+    memory_budget: int,
+    progress: Progress,
+    should_cancel: ShouldCancel,
+) -> torch.Tensor:
+    """The metric of the base run with each unit patched from the donor, ``[len(units)]`` (float64)."""
+    values = torch.full((len(units),), runs.base_metric, dtype=torch.float64)
+    differs = {hook: changed(runs, hook) for hook in {unit.hook for unit in units}}
+    by_start: dict[int, list[int]] = {}
+    for i, unit in enumerate(units):
+        if bool(differs[unit.hook][unit.selector].any()):
+            by_start.setdefault(start_layer(unit.hook), []).append(i)
+
+    n_pos = runs.tokens.shape[1]
+    rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, memory_budget)
+    chunks = [
+        (layer, indices[k : k + rows]) for layer in sorted(by_start) for indices in [by_start[layer]]
+        for k in range(0, len(indices), rows)
+    ]
+    for done, (layer, indices) in enumerate(chunks, start=1):
+        check_cancelled(should_cancel)
+        patched = run_patched_chunk(model, runs, [units[i] for i in indices], layer, metric)
+        values[indices] = patched.double()
+        progress(done / len(chunks))
+    if not chunks:
+        progress(1.0)
+    return values
+
+
+def patch_masks(model: HookedModel, units: Sequence[PatchUnit], n_pos: int) -> dict[HookName, torch.Tensor]:
+    """Per hook, a boolean mask ``[rows, *index shape]`` selecting what row ``i`` (unit ``i``) replaces."""
+    masks: dict[HookName, torch.Tensor] = {}
+    for row, unit in enumerate(units):
+        mask = masks.get(unit.hook)
+        if mask is None:
+            shape = index_shape(unit.hook.site, model.facts, n_pos)
+            mask = masks[unit.hook] = torch.zeros((len(units), *shape), dtype=torch.bool, device=model.device)
+        mask[row][unit.selector] = True
+    return masks
+
+
+def run_patched_chunk(
+    model: HookedModel, runs: PatchRuns, units: Sequence[PatchUnit], layer: int, metric: AnswerMetric
+) -> torch.Tensor:
+    """One batched forward resumed at ``layer``: row ``i`` is the base run with ``units[i]`` patched."""
+    n_layers = model.facts.n_layers
+    rows, n_pos = len(units), runs.tokens.shape[1]
+    start_hook = HookName(layer, "hook_resid_pre") if layer < n_layers else final_resid(n_layers)
+    start = runs.base[str(start_hook)].expand(rows, -1, -1)
+    hooks: dict[str | HookName, Sequence[HookFn]] = {}
+    for hook, mask in patch_masks(model, units, n_pos).items():
+        donor = runs.donor[str(hook)]
+        if hook.site in RESIDUAL_SITES:
+            start = torch.where(mask, donor, start)
+        else:
+            hooks[str(hook)] = [_replace_where(mask, donor)]
+    if layer == n_layers:
+        with torch.no_grad():
+            return metric.from_final_resid(model, start)
+    last = str(final_resid(n_layers))
+    result = model.run(
+        runs.tokens.expand(rows, -1),
+        hooks=hooks,
+        cache=[last],
+        start_at_layer=layer,
+        start_resid=start.contiguous(),
+        stop_at_layer=n_layers,
+        logits="none",
+    )
+    with torch.no_grad():
+        return metric.from_final_resid(model, result.cache[last])
+
+
+def _replace_where(mask: torch.Tensor, donor: torch.Tensor) -> HookFn:
+    def replace(activation: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask, donor.to(activation.dtype), activation)
+
+    return replace
