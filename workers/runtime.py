@@ -112,10 +112,15 @@ class WorkerRuntime:
             found = self._saes.get(key)
         if found is not None:
             return found
-        from workers.core.sae import load_sae  # type: ignore[attr-defined,unused-ignore]
+        from workers.core.sae import load_sae
 
         entry = self.registry.get(model.model_id).get_sae(sae_id)
-        sae = load_sae(entry, model_facts=model.facts)
+        sae = load_sae(
+            entry,
+            model_facts=model.facts,
+            allow_downloads=self.registry.allow_downloads,
+            cache_dir=self.settings.model_cache_dir,
+        )
         with self._lock:
             self._saes[key] = sae
         return sae

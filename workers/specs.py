@@ -147,16 +147,17 @@ class PatchingSpec(_JobBase):
 
 
 class SaeEncodeSpec(_JobBase):
-    """SAE features of every token of a prompt (or of each prompt of a batch)."""
+    """SAE features of every token of a prompt, or of each prompt of a batch (figures pooled over the batch)."""
 
     kind: Literal["sae_encode"] = "sae_encode"
     prompt: Prompt | None = None
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=32)] | None = Field(
-        default=None, description="a batch: one result per prompt, in order"
+    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="a batch: one encoding per prompt, in order"
     )
     sae: Annotated[str, Field(min_length=1, max_length=128, description="an SAE id of the model")]
-    top_k: int = Field(default=16, ge=1, le=256, description="features kept per token, largest first")
-    spliced_loss: bool = Field(default=False, description="also report the LM loss with the reconstruction spliced in")
+    top_k: int = Field(default=10, ge=1, le=1024, description="features kept per token, largest first")
+    include_loss: bool = Field(default=False, description="also report the LM loss with the reconstruction spliced in")
+    exclude_bos: bool = Field(default=True, description="leave BOS out of the pooled reconstruction figures")
 
     @model_validator(mode="after")
     def _one_of_prompt_or_prompts(self) -> SaeEncodeSpec:
@@ -170,14 +171,17 @@ class SaeEncodeSpec(_JobBase):
 
 
 class SteerSpec(_JobBase):
-    """Greedy generation with and without one SAE feature's decoder direction added to its hook."""
+    """Generation with and without one SAE feature's decoder direction added at its hook (or the feature clamped)."""
 
     kind: Literal["steer"] = "steer"
     prompt: Prompt
     sae: Annotated[str, Field(min_length=1, max_length=128)]
     feature: int = Field(ge=0, le=10_000_000)
-    coefficient: float = Field(ge=-1000.0, le=1000.0)
-    max_new_tokens: int = Field(default=16, ge=1, le=256)
+    coefficient: float = Field(default=0.0, ge=-1000.0, le=1000.0, description="times the decoder direction")
+    clamp: float | None = Field(default=None, ge=-1000.0, le=1000.0, description="hold the feature at this value")
+    max_new_tokens: int = Field(default=20, ge=1, le=256)
+    temperature: float = Field(default=0.0, ge=0.0, le=5.0, description="0: greedy")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 JobSpec: TypeAlias = Annotated[AttributionSpec | PatchingSpec | SaeEncodeSpec | SteerSpec, Field(discriminator="kind")]

@@ -36,6 +36,11 @@ family = "gpt2"
 seed = 0
 config = { n_layer = 2, n_embd = 64, n_head = 4, n_positions = 128 }
 
+[[models.tiny-gpt2.saes]]
+id = "res-1"
+hook = "blocks.1.hook_resid_post"
+path = "saes/res-1"
+
 # Slow enough (seconds per patching sweep) to cancel or kill a worker mid-job.
 [models.slow-gpt2]
 max_tokens = 512
@@ -46,6 +51,17 @@ family = "gpt2"
 seed = 1
 config = { n_layer = 4, n_embd = 128, n_head = 8, n_positions = 512 }
 """
+
+
+def write_registry(directory: Path) -> Path:
+    """The test registry file and its seeded random SAE (SAELens format) under ``directory``."""
+    from tests.unit.workers.core.sae.random_saes import write_random_sae
+
+    directory.mkdir(parents=True, exist_ok=True)
+    write_random_sae(directory / "saes" / "res-1", "standard", seed=3, d_in=64, d_sae=96)
+    path = directory / "registry.toml"
+    path.write_text(REGISTRY_TOML, encoding="utf-8")
+    return path
 
 
 def free_port() -> int:
@@ -162,8 +178,7 @@ class Deployment:
 
 def make_deployment(redis_url: str, tmp_path: Path, **extra_env: str) -> Deployment:
     prefix = f"it-{uuid.uuid4().hex[:10]}:"
-    registry = tmp_path / "registry.toml"
-    registry.write_text(REGISTRY_TOML, encoding="utf-8")
+    registry = write_registry(tmp_path)
     env = {
         **os.environ,
         "REDIS_URL": redis_url,

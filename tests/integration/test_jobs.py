@@ -15,15 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import REGISTRY_TOML, Deployment
+from tests.integration.conftest import Deployment, write_registry
 from workers.core.attribution import run_attribution
 from workers.core.hooked_model import HookedModel
 from workers.core.loading import load_model
 from workers.core.patching import run_patching
 from workers.core.registry import Registry
+from workers.core.sae import encode_sae, load_sae
+from workers.core.steering import steer
 from workers.kinds.attribution import to_request as attribution_request
 from workers.kinds.patching import to_request as patching_request
-from workers.specs import AttributionSpec, PatchingSpec
+from workers.kinds.sae_encode import to_request as sae_request
+from workers.kinds.steer import to_request as steer_request
+from workers.specs import AttributionSpec, PatchingSpec, SaeEncodeSpec, SteerSpec
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +54,15 @@ SLOW = {
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> HookedModel:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    return Registry.from_toml(write_registry(tmp_path_factory.mktemp("reg")))
+
+
+@pytest.fixture(scope="module")
+def tiny(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> HookedModel:
     """The test registry's tiny-gpt2 built in this process, for running the core directly."""
-    path = tmp_path_factory.mktemp("reg") / "registry.toml"
-    path.write_text(REGISTRY_TOML, encoding="utf-8")
-    entry = Registry.from_toml(path).get("tiny-gpt2")
-    model, tokenizer = load_model(entry, cache_dir=path.parent)
+    entry = registry.get("tiny-gpt2")
+    model, tokenizer = load_model(entry, cache_dir=tmp_path_factory.mktemp("models"))
     return HookedModel(model, tokenizer, model_id=entry.id, max_tokens=entry.max_tokens)
 
 
@@ -128,6 +135,36 @@ def test_attribution_matches_core(client: httpx.Client, tiny: HookedModel) -> No
     job = submit(client, body).json()
     assert job["status"] == "succeeded", job
     want = run_attribution(tiny, attribution_request(AttributionSpec.model_validate(body))).to_dict()
+    assert_close(job["result"], want)
+
+
+def test_sae_encode_matches_core_and_second_run_reads_the_cache(
+    client: httpx.Client, tiny: HookedModel, registry: Registry
+) -> None:
+    body = {"kind": "sae_encode", "model": "tiny-gpt2", "prompt": "Features of this prompt", "sae": "res-1",
+            "top_k": 5}
+    first = submit(client, body).json()
+    assert first["status"] == "succeeded", first
+    sae = load_sae(registry.get("tiny-gpt2").get_sae("res-1"), model_facts=tiny.facts)
+    want = encode_sae(tiny, sae, sae_request(SaeEncodeSpec.model_validate(body))).to_dict()
+    assert_close(first["result"], want)
+    assert first["stats"]["forwards"] == 1
+    second = submit(client, body).json()
+    assert second["stats"]["forwards"] == 0 and second["stats"]["cache_misses"] == 0
+    assert second["stats"]["cache_hits"] == 1
+    assert_close(second["result"], want)
+    batch = submit(client, {**body, "prompt": None, "prompts": ["Features of this prompt", "and another"]}).json()
+    assert [p["prompt"] for p in batch["result"]["prompts"]] == ["Features of this prompt", "and another"]
+    assert batch["stats"]["cache_hits"] == 1 and batch["stats"]["forwards"] == 1
+
+
+def test_steer_matches_core(client: httpx.Client, tiny: HookedModel, registry: Registry) -> None:
+    body = {"kind": "steer", "model": "tiny-gpt2", "prompt": "Once upon", "sae": "res-1", "feature": 7,
+            "coefficient": 8.0, "max_new_tokens": 6}
+    job = submit(client, body).json()
+    assert job["status"] == "succeeded", job
+    sae = load_sae(registry.get("tiny-gpt2").get_sae("res-1"), model_facts=tiny.facts)
+    want = steer(tiny, sae, steer_request(SteerSpec.model_validate(body))).to_dict()
     assert_close(job["result"], want)
 
 
