@@ -7,7 +7,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, Server
+from litestar.openapi.spec import Components, Schema, Server
 from litestar.plugins.prometheus import PrometheusConfig
 
 from service.catalog import Catalog
@@ -19,17 +19,20 @@ from service.deps import Services, provide_services
 from service.errors import exception_handlers
 from service.metrics import MetricsController, prometheus_config, register_cache_collector
 from service.queue import CeleryJobQueue, JobQueue
+from service.schemas import TokenizeRequest
 from service.settings import ServiceSettings
 from workers.activation_cache import ActivationCache
 from workers.celery_app import make_celery
 from workers.core.registry import Registry
 from workers.records import JobStore
 from workers.settings import load_registry
+from workers.specs import AttributionSpec, ContrastTarget, PatchingSpec, SaeEncodeSpec, SteerSpec, TokenTarget
 from workers.stores import build_stores
 
 __all__ = ["API_VERSION", "create_app"]
 
 API_VERSION = "1.0.0"
+_SPEC_MODELS = (AttributionSpec, PatchingSpec, SaeEncodeSpec, SteerSpec, TokenTarget, ContrastTarget)
 
 _DESCRIPTION = """Mechanistic interpretability as a service: attribution, activation patching, SAE features and
 steering on served language models. Jobs are asynchronous: `POST /v1/jobs` answers 202 with a `Location`; poll it,
@@ -60,7 +63,7 @@ def create_app(
     services = Services(settings=settings, store=store, queue=queue, catalog=Catalog(registry, store), cache=cache)
     register_cache_collector(cache)
     metrics: PrometheusConfig = prometheus_config()
-    return Litestar(
+    app = Litestar(
         route_handlers=[JobController, ModelController, TokenizeController, HealthController, MetricsController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=exception_handlers,
@@ -77,3 +80,18 @@ def create_app(
         ),
         debug=False,
     )
+    _mark_closed_schemas(app)
+    return app
+
+
+def _mark_closed_schemas(app: Litestar) -> None:
+    """State ``additionalProperties: false`` for request models that refuse unknown fields.
+
+    Litestar's generator does not derive it from pydantic's ``extra="forbid"``; the document must say it, since
+    an unknown field is a 400.
+    """
+    closed = {model.__name__ for model in (*_SPEC_MODELS, TokenizeRequest)}
+    schemas = app.openapi_schema.components.schemas or {}
+    for name, schema in schemas.items():
+        if name in closed and isinstance(schema, Schema):
+            schema.additional_properties = False

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.openapi import ResponseSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from workers.records import JobError, JobRecord, JobStatus
 
 __all__ = [
+    "ERROR_RESPONSES",
     "ErrorBody",
     "ErrorInfo",
     "JobOut",
@@ -32,6 +34,19 @@ class ErrorBody(BaseModel):
     """Every 4xx and 5xx answer."""
 
     error: ErrorInfo
+
+
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    status: ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
+    for status, text in (
+        (400, "malformed body, unknown field or out-of-range value; `field` names it"),
+        (404, "unknown model, SAE or job id; the message lists what exists"),
+        (413, "body over the size limit, or a prompt over the model's token limit"),
+        (422, "a job whose estimated memory can never fit a worker; the message names the bytes"),
+        (503, "Redis or the broker is unreachable, or no worker has loaded the model yet"),
+    )
+}
+"""Documents the error envelope on every route (Litestar's default 400 body is replaced by this one)."""
 
 
 def _time(value: float | None) -> datetime | None:

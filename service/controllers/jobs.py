@@ -14,7 +14,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from service.deps import Services
 from service.errors import JobNotFoundError
 from service.preflight import preflight
-from service.schemas import JobOut, JobPage
+from service.schemas import ERROR_RESPONSES, JobOut, JobPage
 from workers.records import JobError, JobRecord, new_job_id
 from workers.specs import JobSubmission
 
@@ -75,8 +75,14 @@ class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @post("/", status_code=202, sync_to_thread=True, summary="Submit a job",
-          response_description="the job; 200 when it ended within `wait` seconds, else 202")
+    @post(
+        "/",
+        responses=ERROR_RESPONSES,
+        status_code=202,
+        sync_to_thread=True,
+        summary="Submit a job",
+        response_description="the job; 200 when it ended within `wait` seconds, else 202",
+    )
     def submit(
         self, data: JobSubmission, services: Services, wait: Wait = None, idempotency_key: IdempotencyKey = None
     ) -> Response[JobOut]:
@@ -104,7 +110,12 @@ class JobController(Controller):
         status = 200 if record.terminal else 202
         return Response(_out(services, record), status_code=status, headers={"Location": f"/v1/jobs/{record.id}"})
 
-    @get("/", sync_to_thread=True, summary="The caller's jobs, newest first")
+    @get(
+        "/",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="The caller's jobs, newest first",
+    )
     def list_jobs(
         self,
         services: Services,
@@ -114,11 +125,22 @@ class JobController(Controller):
         records, total = services.store.page(services.settings.default_tenant, offset=offset, limit=limit)
         return JobPage(items=[_out(services, r) for r in records], total=total, offset=offset, limit=limit)
 
-    @get("/{job_id:str}", sync_to_thread=True, summary="A job: status, progress, result or error")
+    @get(
+        "/{job_id:str}",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="A job: status, progress, result or error",
+    )
     def get_job(self, job_id: str, services: Services, wait: Wait = None) -> JobOut:
         return _out(services, _wait(services, _owned(services, job_id), wait))
 
-    @delete("/{job_id:str}", status_code=202, sync_to_thread=True, summary="Cancel a queued or running job")
+    @delete(
+        "/{job_id:str}",
+        responses=ERROR_RESPONSES,
+        status_code=202,
+        sync_to_thread=True,
+        summary="Cancel a queued or running job",
+    )
     def cancel(self, job_id: str, services: Services) -> Response[JobOut]:
         _owned(services, job_id)
         record = services.store.update(job_id, _cancel)
@@ -126,7 +148,12 @@ class JobController(Controller):
             raise JobNotFoundError(f"no job {job_id!r}", field="job_id")
         return Response(_out(services, record), status_code=200 if record.terminal else 202)
 
-    @get("/{job_id:str}/events", sync_to_thread=True, summary="Server-sent events: every status/progress change")
+    @get(
+        "/{job_id:str}/events",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="Server-sent events: every status/progress change",
+    )
     def events(self, job_id: str, services: Services) -> ServerSentEvent:
         _owned(services, job_id)
         heartbeat = services.settings.sse_heartbeat_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get
 
 from service.deps import Services
-from service.schemas import ModelInfo, ModelList
+from service.schemas import ERROR_RESPONSES, ModelInfo, ModelList
 
 __all__ = ["ModelController"]
 
@@ -14,10 +14,20 @@ class ModelController(Controller):
     path = "/v1/models"
     tags = ["models"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", sync_to_thread=True, summary="Served models")
+    @get(
+        "/",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="Served models",
+    )
     def list_models(self, services: Services) -> ModelList:
         return ModelList(items=[services.catalog.info(m) for m in services.catalog.registry.model_ids])
 
-    @get("/{model_id:str}", sync_to_thread=True, summary="One model: facts, hook names, SAEs")
+    @get(
+        "/{model_id:str}",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="One model: facts, hook names, SAEs",
+    )
     def get_model(self, model_id: str, services: Services) -> ModelInfo:
         return services.catalog.info(model_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, post
 
 from service.deps import Services
-from service.schemas import TokenizeRequest, TokenizeResponse
+from service.schemas import ERROR_RESPONSES, TokenizeRequest, TokenizeResponse
 
 __all__ = ["TokenizeController"]
 
@@ -14,7 +14,13 @@ class TokenizeController(Controller):
     path = "/v1/tokenize"
     tags = ["tokenize"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @post("/", status_code=200, sync_to_thread=True, summary="Tokenize a prompt as jobs will")
+    @post(
+        "/",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Tokenize a prompt as jobs will",
+    )
     def tokenize(self, data: TokenizeRequest, services: Services) -> TokenizeResponse:
         ids = services.catalog.tokenize(data.model, data.prompt, prepend_bos=data.prepend_bos)
         return TokenizeResponse(
