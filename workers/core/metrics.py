@@ -30,9 +30,7 @@ def answer_logprob(logits: torch.Tensor, answer: int) -> torch.Tensor:
     return torch.log_softmax(logits.float(), dim=-1)[..., answer]
 
 
-def normalised_effect(
-    patched: torch.Tensor, clean: float, corrupted: float
-) -> torch.Tensor | None:
+def normalised_effect(patched: torch.Tensor, clean: float, corrupted: float) -> torch.Tensor | None:
     """``(patched − corrupted) / (clean − corrupted)``: 1 where a patch restores clean, 0 where it does nothing.
 
     ``None`` when clean and corrupted metrics are equal: the ratio is undefined and callers report raw values.
@@ -53,16 +51,12 @@ class AnswerMetric:
 
     def __post_init__(self) -> None:
         if self.kind not in METRIC_KINDS:
-            raise InvalidRequestError(
-                f"unknown metric {self.kind!r}; valid: {', '.join(METRIC_KINDS)}", field="metric"
-            )
+            raise InvalidRequestError(f"unknown metric {self.kind!r}; valid: {', '.join(METRIC_KINDS)}", field="metric")
         if self.kind == "logit_diff" and self.wrong_answer is None:
             raise InvalidRequestError("the logit_diff metric needs a wrong_answer", field="wrong_answer")
 
     @classmethod
-    def for_model(
-        cls, model: HookedModel, kind: MetricKind, answer: str, wrong_answer: str | None
-    ) -> AnswerMetric:
+    def for_model(cls, model: HookedModel, kind: MetricKind, answer: str, wrong_answer: str | None) -> AnswerMetric:
         """Resolve answer texts to token ids; each must be exactly one token."""
         answer_id = model.token_id(answer, field="answer")
         wrong_id = None

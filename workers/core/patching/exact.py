@@ -48,7 +48,9 @@ def exact_patch_metrics(
     n_pos = runs.tokens.shape[1]
     rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, memory_budget)
     chunks = [
-        (layer, indices[k : k + rows]) for layer in sorted(by_start) for indices in [by_start[layer]]
+        (layer, indices[k : k + rows])
+        for layer in sorted(by_start)
+        for indices in [by_start[layer]]
         for k in range(0, len(indices), rows)
     ]
     for done, (layer, indices) in enumerate(chunks, start=1):

@@ -152,7 +152,9 @@ class _PathEngine:
                 by_start.setdefault(min(layer for layer, _ in senders), []).append(i)
         rows = rows_per_chunk(self.model.facts, self.tokens.shape[1], self.model.dtype.itemsize, memory_budget)
         chunks = [
-            (layer, indices[k : k + rows]) for layer in sorted(by_start) for indices in [by_start[layer]]
+            (layer, indices[k : k + rows])
+            for layer in sorted(by_start)
+            for indices in [by_start[layer]]
             for k in range(0, len(indices), rows)
         ]
         for done, (layer, indices) in enumerate(chunks, start=1):

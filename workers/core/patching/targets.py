@@ -164,9 +164,7 @@ def plan_target(
         cells = [(*cell, i) for cell in cells for i in range(len(axis_values[axis]))]
     for cell in cells:
         chosen = {axis: axis_values[axis][i] for axis, i in zip(granularity.axes, cell, strict=True)}
-        selector: Selector = tuple(
-            slice(None) if axis is None else chosen[axis] for axis in granularity.index_axes
-        )
+        selector: Selector = tuple(slice(None) if axis is None else chosen[axis] for axis in granularity.index_axes)
         hook = HookName(chosen["layer"], granularity.site)
         units.append(PatchUnit(hook, selector, cell))
     return TargetPlan(granularity, axis_values, units)

@@ -41,9 +41,7 @@ def tl(gpt2: HookedModel) -> HookedTransformer:
     return hooked_transformer_from_hf(gpt2.model)
 
 
-def _tl_sweep(
-    gpt2: HookedModel, tl: HookedTransformer, name: str, direction: str
-) -> tuple[torch.Tensor, float, float]:
+def _tl_sweep(gpt2: HookedModel, tl: HookedTransformer, name: str, direction: str) -> tuple[torch.Tensor, float, float]:
     """TransformerLens's raw patched metrics and its clean/corrupted metrics."""
     clean = gpt2.tokenize(CLEAN)
     corrupted = gpt2.tokenize(CORRUPTED)
@@ -78,9 +76,7 @@ def test_exact_patching_equals_transformer_lens(gpt2: HookedModel, tl: HookedTra
 
 
 @pytest.mark.parametrize("name", ["resid_pre", "head_out", "head_pattern_by_pos"])
-def test_noising_equals_transformer_lens_with_runs_swapped(
-    gpt2: HookedModel, tl: HookedTransformer, name: str
-) -> None:
+def test_noising_equals_transformer_lens_with_runs_swapped(gpt2: HookedModel, tl: HookedTransformer, name: str) -> None:
     expected, _, _ = _tl_sweep(gpt2, tl, name, "noise")
     request = PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a", targets=(name,), direction="noise")
     result = run_patching(gpt2, request)
