@@ -8,6 +8,7 @@ facts are unknown (``ready: false``) and tokenize answers 503 ``model_not_ready`
 from __future__ import annotations
 
 import threading
+import time
 
 from tokenizers import Tokenizer
 
@@ -20,17 +21,30 @@ from workers.records import JobStore
 
 __all__ = ["Catalog"]
 
+_CARD_TTL_S = 5.0
+
 
 class Catalog:
     def __init__(self, registry: Registry, store: JobStore) -> None:
         self.registry = registry
         self._store = store
         self._tokenizers: dict[str, tuple[str, Tokenizer]] = {}
+        self._cards: dict[str, tuple[float, ModelCard]] = {}
         self._lock = threading.Lock()
 
     def card(self, model_id: str) -> ModelCard | None:
+        """The worker-published card, re-read at most every few seconds (a request reads it several times)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cards.get(model_id)
+        if cached is not None and now - cached[0] < _CARD_TTL_S:
+            return cached[1]
         raw = self._store.get_meta(card_key(model_id))
-        return None if raw is None else ModelCard.model_validate_json(raw)
+        card = None if raw is None else ModelCard.model_validate_json(raw)
+        if card is not None:
+            with self._lock:
+                self._cards[model_id] = (now, card)
+        return card
 
     def info(self, model_id: str) -> ModelInfo:
         entry = self.registry.get(model_id)

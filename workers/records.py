@@ -234,6 +234,9 @@ class RedisJobStore:
     def _ev(self, job_id: str) -> str:
         return f"{self._p}events:{job_id}"
 
+    def _channel(self, job_id: str) -> str:
+        return f"{self._p}wake:{job_id}"
+
     def _owner(self, owner: str) -> str:
         return f"{self._p}owner:{owner}"
 
@@ -296,6 +299,7 @@ class RedisJobStore:
                     pipe.set(key, after.model_dump_json(), ex=self._ttl)
                     if event is not None:
                         pipe.rpush(self._ev(job_id), event.model_dump_json())
+                        pipe.publish(self._channel(job_id), str(event.seq))
                     if after.status != "queued":
                         pipe.zrem(self._queued(after.queue), job_id)
                     pipe.execute()
@@ -308,16 +312,25 @@ class RedisJobStore:
         return [JobEvent.model_validate_json(raw) for raw in raws]
 
     def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
-        """Poll the event list, 1 ms at first and backing off to 50 ms, until an event or ``timeout``."""
+        """Wait on the job's pub/sub channel (every event is published there) until an event or ``timeout``.
+
+        The list is read again after subscribing, so an event written in between is never missed.
+        """
+        found = self.events(job_id, after)
+        if found or timeout <= 0:
+            return found
         deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            found = self.events(job_id, after)
-            remaining = deadline - time.monotonic()
-            if found or remaining <= 0:
-                return found
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self._channel(job_id))
+            while True:
+                found = self.events(job_id, after)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return found
+                pubsub.get_message(timeout=min(remaining, 1.0))
+        finally:
+            pubsub.close()
 
     def queue_position(self, record: JobRecord) -> int | None:
         if record.status != "queued":

@@ -175,8 +175,14 @@ def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | N
             should_cancel=reporter.should_cancel,
             load_sae=lambda sae_id: runtime.sae(hooked, sae_id),
         )
+        core_started = time.perf_counter()
         result = runner(ctx, spec)
-        stats = {**context.stats.as_dict(), "compute_seconds": time.perf_counter() - started}
+        finished = time.perf_counter()
+        stats = {
+            **context.stats.as_dict(),
+            "core_seconds": finished - core_started,
+            "compute_seconds": finished - started,
+        }
         return store.update(job_id, _finish("succeeded", result=result, stats=stats))
     except JobCancelledError:
         if reporter.timed_out:
