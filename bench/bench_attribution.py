@@ -1,6 +1,6 @@
 """Attribution on Gemma 3 270M's IOI prompt against Captum in the same run: agreement and speed.
 
-    python -m bench attribution [--repeats 5] [--steps 50]
+    python -m bench attribution [--repeats 5] [--steps 50] [--threads N]
 
 Target logit(" Mary") − logit(" John") at the last position. Integrated gradients over the embedding layer's
 output (50 Gauss-Legendre steps, pad baseline with BOS kept) against Captum's ``LayerIntegratedGradients`` on the
@@ -52,7 +52,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     entry = Registry.default().get("gemma-3-270m")
     model, tokenizer = load_model(entry, cache_dir=CACHE_DIR)
     hooked = HookedModel(model, tokenizer, model_id=entry.id)

@@ -5,12 +5,19 @@ The one entry point is :func:`run_attribution`; each method lives in its own mod
 (decoder layers, then the final norm and only the needed unembedding rows at the target position; one backward
 per batch of steps with the quadrature weights folded in); Captum is their oracle in the tests.
 
+Captum is not called at run time: its layer methods attribute to a module's input or output, while requests
+name TransformerLens hooks (``hook_resid_mid``, per-head ``attn.hook_z``) that are not one module's tensor, and
+its forward computes every logit where the target needs one position and one or two unembedding rows (the
+benchmark measures the difference). It is a test and benchmark dependency, the oracle of every gradient method.
+
 Half precision: gradient methods refuse float16/bfloat16 models (``InvalidRequestError``, code
 ``unreliable_dtype``, field ``model``): integrated gradients' completeness degrades to percent-level errors there.
 Direct logit attribution and the logit lens run in any dtype, finish in float32 and warn.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 
@@ -94,14 +101,10 @@ def run_attribution(
         progress=progress,
         should_cancel=should_cancel,
     )
-    result = method.attribute(context)
+    # Gradient methods work whatever grad mode the caller (a worker) runs in; the others never need a graph.
+    with torch.enable_grad() if method.uses_gradients else torch.no_grad():
+        result = method.attribute(context)
     if model.dtype in _HALF:
         warning = f"the model runs in {model.dtype}; values carry its rounding"
-        result = _with_warning(result, warning)
+        result = replace(result, warnings=(*result.warnings, warning))
     return result
-
-
-def _with_warning(result: AttributionResult, warning: str) -> AttributionResult:
-    from dataclasses import replace
-
-    return replace(result, warnings=(*result.warnings, warning))

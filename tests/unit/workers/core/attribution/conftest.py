@@ -24,9 +24,9 @@ def gpt2() -> HookedModel:
     return hooked("gpt2")
 
 
-@pytest.fixture(scope="module", params=["gpt2", "gemma3"])
+@pytest.fixture(scope="module", params=["gpt2", "llama", "gemma3"])
 def tiny(request: pytest.FixtureRequest) -> HookedModel:
-    """GPT-2 (LayerNorm, learned positions) and Gemma 3 (scaled embedding, pre/post RMSNorms)."""
+    """GPT-2 (LayerNorm, learned positions), Llama (RMSNorm, rotary) and Gemma 3 (scaled embedding, pre/post RMSNorms)."""
     return hooked(request.param)
 
 

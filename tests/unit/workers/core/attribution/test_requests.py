@@ -137,3 +137,14 @@ def test_cancellation_stops_between_batches_and_leaves_no_hook(gpt2: HookedModel
         run_attribution(gpt2, _request(n_steps=10, internal_batch_size=4), should_cancel=cancel_on_second_batch)
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in gpt2.model.modules())
     assert hooks == 0
+
+
+def test_gradient_methods_work_when_the_caller_disabled_grad(gpt2: HookedModel) -> None:
+    """Workers may run with autograd off globally; the gradient methods switch it on for themselves."""
+    expected = run_attribution(gpt2, _request(n_steps=8))
+    with torch.no_grad():
+        result = run_attribution(gpt2, _request(n_steps=8))
+        saliency = run_attribution(gpt2, _request("saliency"))
+    assert result.scores is not None and expected.scores is not None and saliency.scores is not None
+    torch.testing.assert_close(result.scores, expected.scores)
+    assert float(saliency.scores.abs().max()) > 0
