@@ -26,7 +26,7 @@ def gpt2() -> HookedModel:
 
 @pytest.fixture(scope="module", params=["gpt2", "llama", "gemma3"])
 def tiny(request: pytest.FixtureRequest) -> HookedModel:
-    """GPT-2 (LayerNorm, learned positions), Llama (RMSNorm, rotary) and Gemma 3 (scaled embedding, pre/post RMSNorms)."""
+    """GPT-2 (LayerNorm, learned positions), Llama (RMSNorm, rotary), Gemma 3 (scaled embedding, pre/post norms)."""
     return hooked(request.param)
 
 
