@@ -11,6 +11,8 @@ residual error, which is float rounding, plus softcapping's nonlinearity where t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
@@ -78,6 +80,47 @@ def head_outputs(context: AttributionContext, layer: int, z: torch.Tensor) -> tu
     return heads, bias
 
 
+@dataclass
+class Components:
+    """Labelled residual-stream components at the target position; ``attn_spans[L]`` indexes layer L's heads
+    (and attention bias), and the row at its stop index is layer L's MLP."""
+
+    labels: list[str] = field(default_factory=list)
+    rows: list[torch.Tensor] = field(default_factory=list)
+    attn_spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, label: str, row: torch.Tensor) -> None:
+        self.labels.append(label)
+        self.rows.append(row)
+
+
+def residual_components(context: AttributionContext) -> tuple[Components, torch.Tensor]:
+    """Every component written to the residual at the target position, and that final residual (before the norm)."""
+    model, position = context.model, context.target.position
+    n_layers = model.facts.n_layers
+    last = str(HookName(n_layers - 1, "hook_resid_post"))
+    embeds = ["hook_embed"] + (["hook_pos_embed"] if model.adapter.pos_embed is not None else [])
+    z_hooks = [str(HookName(layer, "attn.hook_z")) for layer in range(n_layers)]
+    mlp_hooks = [str(HookName(layer, "hook_mlp_out")) for layer in range(n_layers)]
+    cache = {
+        name: value[0, position]
+        for name, value in forward_reader(model)(context.tokens, [*embeds, *z_hooks, *mlp_hooks, last]).items()
+    }
+    components = Components()
+    for name in embeds:
+        components.add(name.removeprefix("hook_"), cache[name].float())
+    for layer in range(n_layers):
+        heads, bias = head_outputs(context, layer, cache[z_hooks[layer]])
+        start = len(components.rows)
+        for head, row in enumerate(heads):
+            components.add(f"L{layer}H{head}", row)
+        if bias is not None:
+            components.add(f"L{layer} attn_bias", bias)
+        components.attn_spans.append((start, len(components.rows)))
+        components.add(f"L{layer} mlp", cache[mlp_hooks[layer]].float())
+    return components, cache[last]
+
+
 class DirectLogitAttribution(AttributionMethod):
     """Per-component direct contributions to the target through the frozen final norm."""
 
@@ -85,81 +128,62 @@ class DirectLogitAttribution(AttributionMethod):
     uses_gradients = False
 
     def attribute(self, context: AttributionContext) -> AttributionResult:
-        model, target = context.model, context.target
-        facts, adapter = model.facts, model.adapter
-        last = str(HookName(facts.n_layers - 1, "hook_resid_post"))
-        embeds = ["hook_embed"] + (["hook_pos_embed"] if adapter.pos_embed is not None else [])
-        names = [*embeds, last]
-        for layer in range(facts.n_layers):
-            names += [str(HookName(layer, "attn.hook_z")), str(HookName(layer, "hook_mlp_out"))]
-        cache = forward_reader(model)(context.tokens, names)
-
-        def at(name: str) -> torch.Tensor:
-            return cache[name][0, target.position].float()
-
-        labels: list[str] = [name.removeprefix("hook_") for name in embeds]
-        rows: list[torch.Tensor] = [at(name) for name in embeds]
-        attn_spans: list[tuple[int, int]] = []
-        for layer in range(facts.n_layers):
-            heads, bias = head_outputs(context, layer, cache[str(HookName(layer, "attn.hook_z"))][0, target.position])
-            labels += [f"L{layer}H{head}" for head in range(facts.n_heads)]
-            rows += list(heads)
-            attn_rows = len(rows) - facts.n_heads
-            if bias is not None:
-                labels.append(f"L{layer} attn_bias")
-                rows.append(bias)
-            attn_spans.append((attn_rows, len(rows)))
-            labels.append(f"L{layer} mlp")
-            rows.append(at(str(HookName(layer, "hook_mlp_out"))))
-
-        readout = context.readout
+        components, resid = residual_components(context)
+        readout, target = context.readout, context.target
         final_norm = readout.final_norm
-        resid = at(last)
-        with torch.no_grad():
-            normed = frozen_norm(torch.stack(rows), resid, final_norm, adapter.norm_kind)
-            directions = readout.unembed.weight[readout.ids].float().T @ readout.signs
-            contributions = [*(normed @ directions)]
-            ln_bias, unembed_bias = _bias(final_norm), _bias(readout.unembed)
-            if ln_bias is not None:
-                labels.append("ln_final bias")
-                contributions.append(ln_bias @ directions)
-            if unembed_bias is not None:
-                labels.append("unembed bias")
-                contributions.append(unembed_bias[readout.ids] @ readout.signs)
-            if target.uses_full_vocab:
-                labels.append("log_softmax normaliser")
-                contributions.append(-torch.logsumexp(readout.logits(final_norm(cache[last][0, target.position])), -1))
-            value = float(readout(cache[last][0, target.position]))
-        values = torch.stack(contributions).float()
-
-        n_layers = facts.n_layers
-        heads = torch.stack([values[start : start + facts.n_heads] for start, _ in attn_spans])
-        # attention (heads and bias) and the MLP right after them, per layer
-        per_layer = torch.stack([torch.stack([values[start:stop].sum(), values[stop]]) for start, stop in attn_spans])
-        layer_labels = tuple(str(layer) for layer in range(n_layers))
-        warnings: list[str] = []
-        if readout.softcap is not None:
-            warnings.append(
-                f"the model caps its logits (tanh, cap {readout.softcap}): components add up to the logits before "
-                "the cap, so the residual error includes the cap's nonlinearity"
-            )
+        labels = list(components.labels)
+        normed = frozen_norm(torch.stack(components.rows), resid.float(), final_norm, context.model.adapter.norm_kind)
+        directions = readout.unembed.weight[readout.ids].float().T @ readout.signs
+        contributions = [*(normed @ directions)]
+        ln_bias, unembed_bias = _bias(final_norm), _bias(readout.unembed)
+        if ln_bias is not None:
+            labels.append("ln_final bias")
+            contributions.append(ln_bias @ directions)
+        if unembed_bias is not None:
+            labels.append("unembed bias")
+            contributions.append(unembed_bias[readout.ids] @ readout.signs)
         if target.uses_full_vocab:
-            warnings.append("the log-prob's normaliser (log-sum-exp over the vocabulary) is one constant component")
+            labels.append("log_softmax normaliser")
+            contributions.append(-torch.logsumexp(readout.logits(final_norm(resid)), -1))
+        values = torch.stack(contributions).float()
+        value = float(readout(resid))
         return context.result(
             value=value,
-            grids={
-                "components": Grid(axes=("component",), labels={"component": tuple(labels)}, values=values),
-                "heads": Grid(
-                    axes=("layer", "head"),
-                    labels={"layer": layer_labels, "head": tuple(f"H{h}" for h in range(facts.n_heads))},
-                    values=heads,
-                ),
-                "layers": Grid(
-                    axes=("layer", "sublayer"),
-                    labels={"layer": layer_labels, "sublayer": ("attn", "mlp")},
-                    values=per_layer,
-                ),
-            },
+            grids=_grids(context, components, labels, values),
             decomposition=Decomposition(component_sum=float(values.double().sum()), target_value=value),
-            warnings=tuple(warnings),
+            warnings=_warnings(context),
         )
+
+
+def _grids(
+    context: AttributionContext, components: Components, labels: list[str], values: torch.Tensor
+) -> dict[str, Grid]:
+    """Every component; heads as layer × head; per layer its attention (heads and bias) and its MLP."""
+    n_heads = context.model.facts.n_heads
+    spans = components.attn_spans
+    heads = torch.stack([values[start : start + n_heads] for start, _ in spans])
+    per_layer = torch.stack([torch.stack([values[start:stop].sum(), values[stop]]) for start, stop in spans])
+    layer_labels = tuple(str(layer) for layer in range(len(spans)))
+    return {
+        "components": Grid(axes=("component",), labels={"component": tuple(labels)}, values=values),
+        "heads": Grid(
+            axes=("layer", "head"),
+            labels={"layer": layer_labels, "head": tuple(f"H{h}" for h in range(n_heads))},
+            values=heads,
+        ),
+        "layers": Grid(
+            axes=("layer", "sublayer"), labels={"layer": layer_labels, "sublayer": ("attn", "mlp")}, values=per_layer
+        ),
+    }
+
+
+def _warnings(context: AttributionContext) -> tuple[str, ...]:
+    warnings: list[str] = []
+    if context.readout.softcap is not None:
+        warnings.append(
+            f"the model caps its logits (tanh, cap {context.readout.softcap}): components add up to the logits "
+            "before the cap, so the residual error includes the cap's nonlinearity"
+        )
+    if context.target.uses_full_vocab:
+        warnings.append("the log-prob's normaliser (log-sum-exp over the vocabulary) is one constant component")
+    return tuple(warnings)

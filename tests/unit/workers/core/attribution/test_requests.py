@@ -99,6 +99,11 @@ def test_half_precision_refuses_gradients_and_warns_otherwise() -> None:
     lens = run_attribution(model, _request("logit_lens"))
     assert any("bfloat16" in warning for warning in lens.warnings)
     assert lens.lens[-1].value == pytest.approx(lens.target.value, abs=1e-6)
+    dla = run_attribution(model, _request("direct_logit_attribution"))
+    assert any("bfloat16" in warning for warning in dla.warnings)
+    assert dla.decomposition is not None
+    # bfloat16 keeps about 3 significant digits; the decomposition itself is computed in float32
+    assert abs(dla.decomposition.residual_error) < 0.02 * max(1.0, abs(dla.target.value))  # measured 0.006 of 1.96
 
 
 def test_result_is_json_with_tokens_target_and_checks(gpt2: HookedModel) -> None:
