@@ -87,7 +87,8 @@ def _write_registry(directory: Path) -> Path:
 
 
 class Deployment:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, pool: str = "prefork") -> None:
+        self.pool = pool
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}:"
         self.env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/13", "INTERP_KEY_PREFIX": self.prefix,
                     "INTERP_REGISTRY": str(_write_registry(directory)), "INTERP_CACHE_DIR": str(directory),
@@ -99,7 +100,8 @@ class Deployment:
 
     def start(self) -> None:
         root = Path(__file__).resolve().parents[1]
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "service", "worker", "--loglevel", "WARNING"],
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "service", "worker", "--loglevel", "WARNING",
+                                            "--pool", self.pool],
                                            env=self.env, cwd=root, start_new_session=True))
         port = _free_port()
         self.procs.append(subprocess.Popen([sys.executable, "-m", "service", "api", "--port", str(port)],
@@ -205,10 +207,11 @@ def main() -> None:
     parser.add_argument("--sae-repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--pool", choices=("prefork", "solo"), default="prefork", help="the worker's Celery pool")
     args = parser.parse_args()
-    print(f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+    print(f"worker pool {args.pool}, CPUs {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        deployment = Deployment(Path(tmp))
+        deployment = Deployment(Path(tmp), pool=args.pool)
         deployment.start()
         try:
             with httpx.Client(base_url=deployment.url, timeout=120) as client:
