@@ -83,7 +83,7 @@ class AnswerMetric:
         last = resid[:, -1, :] if resid.dim() == 3 else resid
         norm = model.adapter.module(model.model, model.adapter.final_norm)
         normed = norm(last.unsqueeze(1)).squeeze(1)
-        head = model.model.get_output_embeddings()
+        head = model.model.get_output_embeddings()  # type: ignore[no-untyped-call]
         if not isinstance(head, nn.Linear):
             raise InvalidRequestError("the model has no linear output head", field="model")
         if self.kind == "logprob":
