@@ -1,0 +1,112 @@
+"""Gemma 3 270M through the whole service: the README's IOI patching job, answered as the core answers it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Deployment, make_deployment
+from workers.core.hooked_model import HookedModel
+from workers.core.patching import run_patching
+from workers.core.registry import Registry
+from workers.kinds.patching import to_request
+from workers.specs import PatchingSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.gemma]
+
+IOI = {
+    "kind": "patching",
+    "model": "gemma-3-270m",
+    "clean_prompt": "When Mary and John went to the store, John gave a drink to",
+    "corrupted_prompt": "When Mary and John went to the store, Mary gave a drink to",
+    "answer": " Mary",
+    "wrong_answer": " John",
+    "targets": ["resid_pre"],
+    "layers": [0, 4, 8, 12, 17],
+}
+
+
+def _gemma_registry(directory: Path) -> Path:
+    entry = Registry.default().get("gemma-3-270m")
+    lines = [
+        "allow_downloads = false",
+        "[models.gemma-3-270m]",
+        'source = { kind = "gguf_package" }',
+        f'weights_revision = "{entry.weights_revision}"',
+        "max_tokens = 1024",
+    ]
+    for sae in entry.saes:
+        if sae.path is not None and sae.path.is_dir():
+            lines += ["[[models.gemma-3-270m.saes]]", f'id = "{sae.id}"', f'hook = "{sae.hook}"']
+            lines.append(f'path = "{sae.path}"')
+    path = directory / "gemma-registry.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gemma_service(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path
+) -> Iterator[tuple[Deployment, httpx.Client]]:
+    directory = tmp_path_factory.mktemp("gemma")
+    dep = make_deployment(redis_url, directory, INTERP_CACHE_DIR=str(model_cache_dir),
+                          INTERP_JOB_MEMORY_BYTES=str(8 * 1024**3))
+    dep.env["INTERP_REGISTRY"] = str(_gemma_registry(directory))
+    dep.env["INTERP_MODEL_GROUPS"] = f"gemma-3-270m={dep.group('gemma-3-270m')}"
+    try:
+        dep.start_worker(models=("gemma-3-270m",))
+        url = dep.start_api()
+        with httpx.Client(base_url=url, timeout=300) as client:
+            yield dep, client
+    finally:
+        dep.stop()
+        dep.redis.delete(f"interp.models.{dep.group('gemma-3-270m')}")
+
+
+def _close(got: Any, want: Any, tol: float) -> None:
+    if isinstance(want, dict):
+        assert set(got) == set(want)
+        for key in want:
+            _close(got[key], want[key], tol)
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            _close(g, w, tol)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=tol)
+    else:
+        assert got == want
+
+
+def test_ioi_patching_job_matches_the_core(gemma_service: tuple[Deployment, httpx.Client], gemma: HookedModel) -> None:
+    _, client = gemma_service
+    info = client.get("/v1/models/gemma-3-270m").json()
+    assert (info["n_layers"], info["d_model"], info["n_heads"], info["n_kv_heads"]) == (18, 640, 4, 1)
+    tokens = client.post("/v1/tokenize", json={"model": "gemma-3-270m", "prompt": IOI["clean_prompt"]}).json()
+    assert tokens["token_ids"] == gemma.tokenize(IOI["clean_prompt"])[0].tolist()
+    job = client.post("/v1/jobs", json=IOI, params={"wait": 240}).json()
+    assert job["status"] == "succeeded", job
+    want = run_patching(gemma, to_request(PatchingSpec.model_validate(IOI))).to_dict()
+    # Logit differences and normalised effects: absolute 1e-4 (the same float32 weights in two processes).
+    _close(job["result"], want, 1e-4)
+    assert job["result"]["clean_metric"] > job["result"]["corrupted_metric"]
+    again = client.post("/v1/jobs", json=IOI, params={"wait": 240}).json()
+    assert again["stats"]["forwards"] == 0
+
+
+def test_gemma_sae_encode_when_its_sae_is_installed(gemma_service: tuple[Deployment, httpx.Client]) -> None:
+    _, client = gemma_service
+    saes = client.get("/v1/models/gemma-3-270m").json()["saes"]
+    if not saes:
+        pytest.skip("no Gemma SAE directory installed")
+    body = {"kind": "sae_encode", "model": "gemma-3-270m", "prompt": "The Eiffel Tower is in Paris",
+            "sae": saes[0]["id"], "top_k": 5}
+    first = client.post("/v1/jobs", json=body, params={"wait": 240}).json()
+    second = client.post("/v1/jobs", json=body, params={"wait": 240}).json()
+    assert first["status"] == "succeeded", first
+    assert first["stats"]["forwards"] == 1 and second["stats"]["forwards"] == 0
+    assert second["result"] == first["result"]
