@@ -20,6 +20,14 @@ def task_name(kind: str) -> str:
     return f"interp.{kind}"
 
 
+def _transport_options(settings: WorkerSettings) -> dict[str, float]:
+    """Redis: unacknowledged jobs come back after the visibility timeout (keep it above the hard time limits).
+    In-memory (embedded): kombu polls the virtual queue, 1 s apart by default; poll often for low latency."""
+    if settings.broker_url is None:
+        return {"polling_interval": 0.01}
+    return {"visibility_timeout": settings.visibility_timeout_s}
+
+
 def make_celery(settings: WorkerSettings) -> Celery:
     """A Celery app for ``settings.broker_url``, or kombu's in-memory transport in embedded mode."""
     app = Celery("interp", broker=settings.broker_url or "memory://", set_as_current=False)
@@ -35,7 +43,7 @@ def make_celery(settings: WorkerSettings) -> Celery:
         worker_concurrency=settings.worker_concurrency,
         task_default_queue=WEBHOOK_QUEUE,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options=_transport_options(settings),
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
         broker_connection_timeout=2,
         worker_hijack_root_logger=False,
