@@ -29,7 +29,7 @@ from workers.settings import load_registry
 from workers.specs import AttributionSpec, ContrastTarget, PatchingSpec, SaeEncodeSpec, SteerSpec, TokenTarget
 from workers.stores import build_stores
 
-__all__ = ["API_VERSION", "create_app"]
+__all__ = ["API_VERSION", "app_from_env", "create_app"]
 
 API_VERSION = "1.0.0"
 _SPEC_MODELS = (AttributionSpec, PatchingSpec, SaeEncodeSpec, SteerSpec, TokenTarget, ContrastTarget)
@@ -95,3 +95,8 @@ def _mark_closed_schemas(app: Litestar) -> None:
     for name, schema in schemas.items():
         if name in closed and isinstance(schema, Schema):
             schema.additional_properties = False
+
+
+def app_from_env() -> Litestar:
+    """The production app configured from the environment (``uvicorn --factory service.app:app_from_env``)."""
+    return create_app(ServiceSettings.from_env())

@@ -39,12 +39,11 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
 def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
     import uvicorn
 
-    from service.app import create_app
-
     if settings.workers.broker_url is None:
         raise SystemExit("interp api needs REDIS_URL (or BROKER_URL); for one process without Redis use interp serve")
-    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+    host, port = args.host or settings.host, args.port or settings.port
+    # Each uvicorn worker process builds its app from the environment through the factory.
+    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, log_level="warning",
                 workers=args.workers)
 
 

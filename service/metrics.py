@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from workers.activation_cache import ActivationCache
 
-__all__ = ["CacheCollector", "MetricsController", "prometheus_config", "register_cache_collector"]
+__all__ = [
+    "JOBS_SUBMITTED",
+    "CacheCollector",
+    "MetricsController",
+    "prometheus_config",
+    "register_cache_collector",
+]
+
+JOBS_SUBMITTED = Counter("interp_jobs_submitted", "jobs accepted by the API", ["kind", "model"])
 
 
 def prometheus_config() -> PrometheusConfig:

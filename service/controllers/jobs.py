@@ -13,6 +13,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.deps import Services
 from service.errors import JobNotFoundError
+from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
 from service.schemas import ERROR_RESPONSES, JobOut, JobPage
 from workers.records import JobError, JobRecord, new_job_id
@@ -106,6 +107,7 @@ class JobController(Controller):
             except Exception:
                 services.store.update(record.id, _failed_to_queue)
                 raise
+            JOBS_SUBMITTED.labels(kind=record.kind, model=record.model).inc()
         record = _wait(services, record, wait)
         status = 200 if record.terminal else 202
         return Response(_out(services, record), status_code=status, headers={"Location": f"/v1/jobs/{record.id}"})

@@ -127,6 +127,7 @@ def test_patching_matches_core_then_hits_cache(client: httpx.Client, tiny: Hooke
     assert_close(second["result"], want)
     metrics = client.get("/metrics").text
     assert "interp_activation_cache_hits" in metrics
+    assert 'interp_jobs_submitted_total{kind="patching",model="tiny-gpt2"}' in metrics
 
 
 def test_attribution_matches_core(client: httpx.Client, tiny: HookedModel) -> None:
