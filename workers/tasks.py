@@ -114,7 +114,7 @@ class _Reporter:
         self._job_id = job_id
         self._deadline = time.monotonic() + soft_limit_s
         self.timed_out = False
-        self._last_write = 0.0
+        self._last_write = time.monotonic()  # the first write waits one interval: fast jobs write none
         self._last_poll = 0.0
         self._cancelled = False
         self.progress_value = 0.0
@@ -122,7 +122,8 @@ class _Reporter:
     def progress(self, fraction: float) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
         now = time.monotonic()
-        if fraction <= self.progress_value or (now - self._last_write < _PROGRESS_INTERVAL_S and fraction < 1.0):
+        # 1.0 is written with the result; other values at most every _PROGRESS_INTERVAL_S.
+        if fraction <= self.progress_value or fraction >= 1.0 or now - self._last_write < _PROGRESS_INTERVAL_S:
             return
         self.progress_value, self._last_write = fraction, now
 
