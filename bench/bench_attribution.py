@@ -8,6 +8,10 @@ embedding module with all steps in one batch; saliency and input × gradient aga
 ``InputXGradient`` over the embedding output. Captum's forward is what a user writes: the HF model's logits,
 then the two tokens. Timings alternate ours and Captum's, median of ``--repeats``; the difference is the largest
 per-token difference relative to the largest per-token attribution.
+
+Measured on the shared 2-core CPU machine, heavily loaded by other jobs, ``--threads 1``, median of 5:
+integrated gradients 9.41 s vs Captum 26.21 s (2.79x, difference 2.9e-7); saliency 0.464 s vs 1.142 s (2.46x);
+input x gradient 0.463 s vs 1.150 s (2.49x), both identical to Captum's.
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ its forward computes every logit where the target needs one position and one or 
 benchmark measures the difference). It is a test and benchmark dependency, the oracle of every gradient method.
 
 Half precision: gradient methods refuse float16/bfloat16 models (``InvalidRequestError``, code
-``unreliable_dtype``, field ``model``): integrated gradients' completeness degrades to percent-level errors there.
-Direct logit attribution and the logit lens run in any dtype, finish in float32 and warn.
+``unreliable_dtype``, field ``model``). Measured on the tiny test models (pad baseline, 64 steps), integrated
+gradients' completeness error grows from 1e-9..1e-6 in float32 to 2e-4..1e-2 in bfloat16 and float16, and bfloat16
+keeps about three significant digits of each gradient; a service should not return those as attributions. Direct
+logit attribution and the logit lens are forward-only: they run in any dtype, finish in float32 and warn.
 """
 
 from __future__ import annotations

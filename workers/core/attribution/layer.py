@@ -19,7 +19,7 @@ from workers.core.attribution.embeddings import baseline_tokens
 from workers.core.attribution.forward import replace_with, target_values
 from workers.core.attribution.integrated_gradients import completeness_warnings, integrate, integration_options
 from workers.core.attribution.results import AttributionResult, Grid
-from workers.core.errors import UnknownHookError
+from workers.core.errors import InvalidRequestError
 from workers.core.hooks import HEAD_SITES, HookName
 
 
@@ -37,10 +37,9 @@ def layer_point(context: AttributionContext) -> LayerPoint:
     model = context.model
     hook = model.hook(context.options.hook or "", field="options.hook")
     if hook.site.startswith("ln_final"):
-        raise UnknownHookError(
-            f"{hook} is part of the target's own readout; attribute to blocks.{model.facts.n_layers - 1}."
-            "hook_resid_post instead",
-            field="options.hook",
+        last = HookName(model.facts.n_layers - 1, "hook_resid_post")
+        raise InvalidRequestError(
+            f"{hook} is part of the target's own readout; attribute to {last} instead", field="options.hook"
         )
     names = [str(hook)]
     if hook.layer is not None:

@@ -19,7 +19,7 @@ from tests.unit.workers.core.attribution.conftest import (
 )
 from workers.core.attribution import AttributionOptions, AttributionRequest, TargetSpec, run_attribution
 from workers.core.attribution.embeddings import baseline_tokens
-from workers.core.errors import UnknownHookError
+from workers.core.errors import InvalidRequestError, UnknownHookError
 from workers.core.hooked_model import HookedModel
 
 
@@ -117,9 +117,10 @@ def test_gradient_x_activation_on_pattern_keeps_heads_and_positions(gpt2: Hooked
 
 
 def test_layer_methods_refuse_the_final_norm_hooks(gpt2: HookedModel) -> None:
-    with pytest.raises(UnknownHookError) as error:
+    with pytest.raises(InvalidRequestError) as refused:
         run_attribution(gpt2, _request("gradient_x_activation", "ln_final.hook_scale"))
-    assert error.value.field == "options.hook"
+    assert refused.value.field == "options.hook"
+    assert "blocks.2.hook_resid_post" in refused.value.message
     with pytest.raises(UnknownHookError) as error:
         run_attribution(gpt2, _request("gradient_x_activation", "blocks.9.hook_resid_pre"))
     assert error.value.field == "options.hook"
