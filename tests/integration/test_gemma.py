@@ -10,11 +10,13 @@ import httpx
 import pytest
 
 from tests.integration.conftest import Deployment, make_deployment
+from workers.core.attribution import run_attribution
 from workers.core.hooked_model import HookedModel
 from workers.core.patching import run_patching
 from workers.core.registry import Registry
+from workers.kinds.attribution import to_request as attribution_request
 from workers.kinds.patching import to_request
-from workers.specs import PatchingSpec
+from workers.specs import AttributionSpec, PatchingSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.gemma]
 
@@ -110,3 +112,29 @@ def test_gemma_sae_encode_when_its_sae_is_installed(gemma_service: tuple[Deploym
     assert first["status"] == "succeeded", first
     assert first["stats"]["forwards"] == 1 and second["stats"]["forwards"] == 0
     assert second["result"] == first["result"]
+
+
+def test_direct_logit_attribution_job_matches_the_core(
+    gemma_service: tuple[Deployment, httpx.Client], gemma: HookedModel
+) -> None:
+    _, client = gemma_service
+    body = {"kind": "attribution", "model": "gemma-3-270m", "prompt": IOI["clean_prompt"],
+            "target": {"contrast": [" Mary", " John"]}, "method": "direct_logit_attribution"}
+    job = client.post("/v1/jobs", json=body, params={"wait": 240}).json()
+    assert job["status"] == "succeeded", job
+    want = run_attribution(gemma, attribution_request(AttributionSpec.model_validate(body))).to_dict()
+    _close(job["result"], want, 1e-4)
+
+
+def test_gemma_steer_when_its_sae_is_installed(gemma_service: tuple[Deployment, httpx.Client]) -> None:
+    _, client = gemma_service
+    saes = client.get("/v1/models/gemma-3-270m").json()["saes"]
+    if not saes:
+        pytest.skip("no Gemma SAE directory installed")
+    body = {"kind": "steer", "model": "gemma-3-270m", "prompt": "My favourite city is", "sae": saes[0]["id"],
+            "feature": 0, "coefficient": 50.0, "max_new_tokens": 5}
+    job = client.post("/v1/jobs", json=body, params={"wait": 240}).json()
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["tokens"][0] == "<bos>" and result["hook"] == saes[0]["hook"]
+    assert len(result["unsteered_tokens"]) == len(result["steered_tokens"]) == 5
