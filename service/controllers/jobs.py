@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.deps import Services
-from service.errors import JobNotFoundError
+from service.errors import ApiError, JobNotFoundError
 from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
 from service.schemas import ERROR_RESPONSES, JobOut, JobPage
@@ -100,7 +100,14 @@ class JobController(Controller):
             created_at=time.time(),
             spec=spec.model_dump(mode="json"),
         )
+        submitted = record
         record, created = services.store.create(record, idempotency_key=idempotency_key)
+        if not created and record.spec != submitted.spec:
+            raise ApiError(
+                f"Idempotency-Key {idempotency_key!r} was used for job {record.id} with a different body",
+                field="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
         if created:
             try:
                 services.queue.submit(record.id, record.kind, queue)

@@ -189,6 +189,8 @@ def test_idempotency_key_returns_the_first_job(client: httpx.Client) -> None:
     other = submit(client, body, wait=None, **{"Idempotency-Key": "abc-124"}).json()
     assert again["id"] == first["id"]
     assert other["id"] != first["id"]
+    reused = submit(client, {**body, "targets": ["resid_pre"]}, wait=None, **{"Idempotency-Key": "abc-123"})
+    assert reused.status_code == 400 and reused.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_cancel_queued_and_running(client: httpx.Client) -> None:
