@@ -316,7 +316,7 @@ class HookedModel:
             stack.enter_context(pattern_attention(self.model, needs_pattern))
             if start_at_layer is not None and start_resid is not None:
                 stack.enter_context(self._start_at(start_at_layer, start_resid))
-            attached: dict[str | HookName, Sequence[HookFn]] = {hook: hook_fns for hook, hook_fns in fns.items()}
+            attached: dict[str | HookName, Sequence[HookFn]] = dict(fns.items())
             stack.enter_context(self.hooks(attached, batch_size=batch_size))
             if stop_at_layer is not None:
                 stack.enter_context(self._stop_at(stop_at_layer))
