@@ -186,7 +186,8 @@ class Registry:
     def default(cls) -> Registry:
         """The registry used when no file is configured: Gemma 3 270M from its PyPI package, plus ``tiny-gpt2``."""
         text = files("workers.core").joinpath(DEFAULT_REGISTRY_FILE).read_text(encoding="utf-8")
-        return cls.from_mapping(tomllib.loads(text), base_dir=Path.cwd())
+        # Relative paths in the packaged file (its SAEs) are package data: resolve them next to the file.
+        return cls.from_mapping(tomllib.loads(text), base_dir=Path(str(files("workers.core"))))
 
 
 class _Table:
