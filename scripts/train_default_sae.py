@@ -27,13 +27,14 @@ import json
 import math
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from workers.core.hooked_model import HookedModel
+from workers.core.hooks import HookName
 from workers.core.loading import load_model
 from workers.core.registry import Registry
 
@@ -160,7 +161,7 @@ def generated_texts(model: HookedModel, new_tokens: int, seed: int, start: float
         enc = tok(chunk, return_tensors="pt", padding=True)
         torch.manual_seed(seed + i)
         with torch.no_grad():
-            out = model.model.generate(
+            out = model.model.generate(  # type: ignore[operator]
                 **enc, max_new_tokens=new_tokens, do_sample=True, temperature=0.9, top_p=0.95, top_k=0,
             )
         texts += tok.batch_decode(out, skip_special_tokens=True)
@@ -216,7 +217,7 @@ class TopKSae(torch.nn.Module):
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
-        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True)
+        self.W_dec.div_(self.W_dec.norm(dim=-1, keepdim=True))
 
 
 def batches(n: int, batch: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -300,7 +301,7 @@ def sae_cfg(args: argparse.Namespace, d_in: int, n_train_tokens: int) -> dict[st
             "hook_head_index": None,
             "prepend_bos": True,
             "context_size": SEQ_LEN,
-            "dataset_path": "python-stdlib-docs+gemma-seeded-samples",
+            "dataset_path": "python-stdlib-docs" + ("+gemma-seeded-samples" if args.gen_tokens > 0 else ""),
             "sae_lens_version": "6.54.0",
             "sae_lens_training_version": None,
             "model_from_pretrained_kwargs": {},
@@ -334,7 +335,7 @@ def quality(
     xs: list[torch.Tensor] = []
     errs: list[torch.Tensor] = []
 
-    def splice(mode: str) -> object:
+    def splice(mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
         def fn(act: torch.Tensor) -> torch.Tensor:
             out = act.clone()
             body = act[:, 1:]
@@ -349,7 +350,9 @@ def quality(
     for i, toks in enumerate(batches):
         targets = toks[:, 1:]
         for mode in ("clean", "sae", "zero"):
-            hooks = {} if mode == "clean" else {HOOK: [splice(mode)]}
+            hooks: dict[str | HookName, list[Callable[[torch.Tensor], torch.Tensor | None]]] = {}
+            if mode != "clean":
+                hooks[HOOK] = [splice(mode)]
             run = model.run(toks, hooks=hooks, cache=[HOOK] if mode == "clean" else [], logits="all")
             if run.logits is None:
                 raise RuntimeError("no logits")
@@ -403,7 +406,7 @@ def interpretable_features(
     for feature in range(feats.shape[1]):
         if values[-1, feature] <= 0:
             continue
-        strings = [model.tokenizer.decode([int(token_ids[r])]) for r in rows[:, feature]]
+        strings = model.token_strings(token_ids[rows[:, feature]])
         counts: dict[str, int] = {}
         for s in strings:
             counts[s.strip().lower()] = counts.get(s.strip().lower(), 0) + 1
@@ -530,7 +533,7 @@ def main() -> None:
             print("      ", repr(c))
     probe = quality(model, [model.tokenize(p) for p in PROBE_PROMPTS], weights, args.k, start)
     log(json.dumps(probe, indent=2), start)
-    figures = quality(model, list(heldout_seqs.split(4)), weights, args.k, start)
+    figures = quality(model, [heldout_seqs[i : i + 4] for i in range(0, len(heldout_seqs), 4)], weights, args.k, start)
     log(json.dumps(figures, indent=2), start)
     report = {
         "sae_id": SAE_ID,

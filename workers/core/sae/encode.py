@@ -186,31 +186,63 @@ def bos_mask(model: HookedModel, tokens: torch.Tensor, exclude_bos: bool) -> tor
     return keep
 
 
-def encode_activations(
-    sae: Sae, activation: torch.Tensor, *, top_k: int, keep: torch.Tensor | None = None
-) -> tuple[list[tuple[FeatureActivation, ...]], list[int], list[float], torch.Tensor, _Sums]:
-    """The warm path: top-k features, L0 and per-token MSE of one prompt's activation ``[1, pos, ...]``."""
-    check_top_k(sae, top_k)
-    x = sae.flatten(activation[0])
+@dataclass(frozen=True)
+class _Encoded:
+    """One prompt's encode: per-token top features, L0 and MSE, and sums for the pooled figures."""
+
+    features: tuple[tuple[FeatureActivation, ...], ...]
+    l0: tuple[int, ...]
+    token_mse: tuple[float, ...]
+    sums: _Sums
+
+
+def _encode_batch(
+    sae: Sae, activations: list[torch.Tensor], keeps: list[torch.Tensor], top_k: int
+) -> list[_Encoded]:
+    """Encode every prompt's activation ``[1, pos, ...]`` in one pass over the concatenated tokens.
+
+    One matmul for the whole batch instead of one per prompt: at a few dozen tokens per prompt the per-call
+    overhead, not the arithmetic, is what costs.
+    """
+    x = torch.cat([sae.flatten(a[0]) for a in activations])
     feats, recon = sae.reconstruct(x)
     err = (x - recon).pow(2)
-    token_mse = err.mean(-1)
-    l0 = (feats != 0).sum(-1)
+    token_mse = err.mean(-1).tolist()
+    l0 = (feats != 0).sum(-1).tolist()
     values, ids = feats.topk(top_k, dim=-1)
     per_token = [
-        tuple(FeatureActivation(int(i), float(v)) for v, i in zip(vs, is_, strict=True) if v != 0)
+        tuple(FeatureActivation(i, v) for v, i in zip(vs, is_, strict=True) if v != 0)
         for vs, is_ in zip(values.tolist(), ids.tolist(), strict=True)
     ]
-    mask = torch.ones(x.shape[0], dtype=torch.bool) if keep is None else keep.to(torch.bool).cpu()
-    xk = x[mask].double()
-    sums = _Sums(
-        sse=float(err[mask].double().sum()),
-        sum_x=xk.sum(0),
-        sum_sq=float(xk.pow(2).sum()),
-        tokens=int(mask.sum()),
-        d_in=sae.d_in,
-    )
-    return per_token, l0.tolist(), token_mse.tolist(), recon, sums
+    keep_all = torch.cat([k.to(torch.bool).cpu() for k in keeps])
+    xk = x.double() * keep_all.unsqueeze(-1)
+    sse = (err.double() * keep_all.unsqueeze(-1)).sum(-1)
+    out: list[_Encoded] = []
+    start = 0
+    for activation, keep in zip(activations, keeps, strict=True):
+        end = start + activation.shape[1]
+        part = slice(start, end)
+        sums = _Sums(
+            sse=float(sse[part].sum()),
+            sum_x=xk[part].sum(0),
+            sum_sq=float(xk[part].pow(2).sum()),
+            tokens=int(keep.sum()),
+            d_in=sae.d_in,
+        )
+        out.append(_Encoded(tuple(per_token[part]), tuple(l0[part]), tuple(token_mse[part]), sums))
+        start = end
+    return out
+
+
+def encode_activations(
+    sae: Sae, activation: torch.Tensor, *, top_k: int, keep: torch.Tensor | None = None
+) -> tuple[tuple[tuple[FeatureActivation, ...], ...], tuple[int, ...], tuple[float, ...], Reconstruction]:
+    """The warm path for one prompt's activation ``[1, pos, ...]``: top-k features, L0 and MSE per token, and
+    the reconstruction figures over the tokens ``keep`` marks (all by default)."""
+    check_top_k(sae, top_k)
+    mask = torch.ones(activation.shape[1], dtype=torch.bool) if keep is None else keep
+    encoded = _encode_batch(sae, [activation], [mask], top_k)[0]
+    return encoded.features, encoded.l0, encoded.token_mse, encoded.sums.reconstruction()
 
 
 def _nll(logits: torch.Tensor, tokens: torch.Tensor, first: int) -> torch.Tensor:
@@ -295,32 +327,38 @@ def encode_sae(
         )
     tokenized = [model.tokenize(p, field="prompts") for p in request.prompts]
     read = reader or forward_reader(model)
-    encodings: list[PromptEncoding] = []
-    total = _Sums(0.0, torch.zeros(sae.d_in, dtype=torch.float64), 0.0, 0, sae.d_in)
+    activations: list[torch.Tensor] = []
+    keeps: list[torch.Tensor] = []
     losses: list[LossRecovered] = []
-    for i, (prompt, tokens) in enumerate(zip(request.prompts, tokenized, strict=True)):
+    for i, tokens in enumerate(tokenized):
         check_cancelled(should_cancel)
         keep = bos_mask(model, tokens, request.exclude_bos).cpu()
-        loss = None
         if request.include_loss:
             activation, loss = _loss(model, sae, hook, tokens, keep)
             losses.append(loss)
         else:
             activation = read(tokens, [str(hook)])[str(hook)]
-        per_token, l0, token_mse, _, sums = encode_activations(sae, activation, top_k=request.top_k, keep=keep)
-        total = total + sums
+        activations.append(activation)
+        keeps.append(keep)
+        progress((i + 1) / (len(tokenized) + 1))
+    check_cancelled(should_cancel)
+    encoded = _encode_batch(sae, activations, keeps, request.top_k)
+    encodings: list[PromptEncoding] = []
+    total = _Sums(0.0, torch.zeros(sae.d_in, dtype=torch.float64), 0.0, 0, sae.d_in)
+    for i, (prompt, tokens, enc) in enumerate(zip(request.prompts, tokenized, encoded, strict=True)):
+        total = total + enc.sums
         encodings.append(
             PromptEncoding(
                 prompt=prompt,
                 tokens=tuple(model.token_strings(tokens)),
-                features=tuple(per_token),
-                l0=tuple(l0),
-                token_mse=tuple(token_mse),
-                reconstruction=sums.reconstruction(),
-                loss=loss,
+                features=enc.features,
+                l0=enc.l0,
+                token_mse=enc.token_mse,
+                reconstruction=enc.sums.reconstruction(),
+                loss=losses[i] if losses else None,
             )
         )
-        progress((i + 1) / len(request.prompts))
+    progress(1.0)
     pooled = None
     if losses:
         n = sum(loss.predictions for loss in losses)

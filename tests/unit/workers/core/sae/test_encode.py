@@ -140,6 +140,6 @@ def test_top_k_out_of_range_is_refused(model: HookedModel, sae: Sae, top_k: int)
 def test_progress_and_cancel(model: HookedModel, sae: Sae) -> None:
     seen: list[float] = []
     encode_sae(model, sae, SaeEncodeRequest(prompts=("a", "b")), progress=seen.append)
-    assert seen == [0.5, 1.0]
+    assert seen == pytest.approx([1 / 3, 2 / 3, 1.0])
     with pytest.raises(JobCancelledError):
         encode_sae(model, sae, SaeEncodeRequest.single("a"), should_cancel=lambda: True)
