@@ -170,28 +170,34 @@ def long_pair(model: HookedModel, n_tokens: int) -> tuple[str, str]:
     return model.tokenizer.decode(ids[1:]), model.tokenizer.decode(bad_ids[1:])
 
 
-def memory_report(model: HookedModel, sweeps: list[str], long_tokens: int) -> None:
-    """Peak growth of each sweep and of the long pair; run in a process whose freed memory goes back."""
+def memory_report(model: HookedModel, what: str, long_tokens: int) -> None:
+    """Peak growth of one first call (a sweep name, or ``long:MiB`` for the long pair under that budget).
+
+    Run in a fresh process after one plain forward: that forward pages in the memory-mapped weights, and the
+    sweep's first call is the one whose transient peak shows (later calls reuse freed blocks).
+    """
     budget = request("resid_pre").memory_budget
-    for target in sweeps:
-        run_patching(model, request(target))
-        peak = peak_growth(partial(run_patching, model, request(target)))
-        print(f"peak growth {target}: {peak / 2**20:.1f} MiB (budget {budget / 2**20:.0f} MiB)")
+    model.run(model.tokenize(CLEAN), logits="all")  # pages in every weight (safetensors are memory-mapped)
+    if not what.startswith("long:"):
+        peak = peak_growth(partial(run_patching, model, request(what)))
+        print(f"peak growth {what}: {peak / 2**20:.1f} MiB (budget {budget / 2**20:.0f} MiB)", flush=True)
+        return
+    small = int(what.removeprefix("long:")) * 2**20
     clean, corrupted = long_pair(model, long_tokens)
     n_pos = model.tokenize(clean).shape[1]
     positions = tuple(range(10, n_pos, max(1, (n_pos - 10) // 4)))[:4]
-    for small in (32 * 2**20, 128 * 2**20):
-        long_request = PatchingRequest(
-            clean, corrupted, answer=ANSWER, wrong_answer=WRONG, positions=positions, memory_budget=small
-        )
-        rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, small)
-        start = time.perf_counter()
-        peak = peak_growth(partial(run_patching, model, long_request))
-        print(
-            f"long pair, {n_pos} tokens, resid_pre at positions {list(positions)} of all 18 layers, "
-            f"budget {small / 2**20:.0f} MiB ({rows} rows per chunk): peak growth {peak / 2**20:.1f} MiB, "
-            f"{time.perf_counter() - start:.1f}s"
-        )
+    long_request = PatchingRequest(
+        clean, corrupted, answer=ANSWER, wrong_answer=WRONG, positions=positions, memory_budget=small
+    )
+    rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, small)
+    start = time.perf_counter()
+    peak = peak_growth(partial(run_patching, model, long_request))
+    print(
+        f"long pair, {n_pos} tokens, resid_pre at positions {list(positions)} of all 18 layers, "
+        f"budget {small / 2**20:.0f} MiB ({rows} rows per chunk): peak growth {peak / 2**20:.1f} MiB, "
+        f"{time.perf_counter() - start:.1f}s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -202,7 +208,7 @@ def main() -> None:
     parser.add_argument("--tl-sweeps", default=None, help="sweeps also run by TransformerLens (default: all)")
     parser.add_argument("--no-tl", action="store_true", help="skip TransformerLens (minutes per sweep)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
-    parser.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-only", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--long-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
@@ -213,7 +219,7 @@ def main() -> None:
     hf, tokenizer = load_model(Registry.default().get("gemma-3-270m"), cache_dir=CACHE_DIR)
     model = HookedModel(hf, tokenizer, model_id="gemma-3-270m", max_tokens=1024)
     if args.memory_only:
-        memory_report(model, sweeps, args.long_tokens)
+        memory_report(model, args.memory_only, args.long_tokens)
         return
     tl = None
     if not args.no_tl:
@@ -249,9 +255,10 @@ def main() -> None:
             flush=True,
         )
     if not args.no_memory:
-        child = [sys.executable, "-m", "bench", "patching", "--memory-only", "--sweeps", args.sweeps]
-        child += ["--long-tokens", str(args.long_tokens), "--threads", str(args.threads)]
-        subprocess.run(child, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}, check=True)
+        for what in [*sweeps, "long:32", "long:128"]:
+            child = [sys.executable, "-m", "bench", "patching", "--memory-only", what]
+            child += ["--long-tokens", str(args.long_tokens), "--threads", str(args.threads)]
+            subprocess.run(child, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}, check=True)
 
 
 if __name__ == "__main__":
