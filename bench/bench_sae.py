@@ -2,7 +2,8 @@
 
 Cold: ours is ``encode_sae`` (forward stopped after the SAE's layer, encode, top-k, L0, MSE and explained
 variance per token); SAELens is TransformerLens ``run_with_cache`` (stopped after the layer) + ``sae.encode``.
-Warm: ours reads the hook's activations from a precomputed cache (the worker's activation cache) and does the rest.
+Warm: ours reads the hook's activations from a precomputed cache (the worker's activation cache) and does the rest;
+for scale, SAELens's bare ``sae.encode`` on the same cached activations (no top-k lists, figures or token strings).
 
     python -m bench sae [--repeats 5] [--sae-dir workers/saes/gemma-3-270m/res-6]
 """
@@ -88,6 +89,9 @@ def main() -> None:
     def ours_warm() -> object:
         return encode_sae(model, sae, request, reader=reader)
 
+    def sae_lens_encode_only() -> object:
+        return [reference.encode(activation) for activation in cached.values()]
+
     # Same features from both before timing anything.
     ours = encode_sae(model, sae, SaeEncodeRequest(prompts=PROMPTS[:1], top_k=5)).prompts[0].features
     _, check = tl.run_with_cache(tokens[0], names_filter=[str(hook)], stop_at_layer=stop)
@@ -102,6 +106,7 @@ def main() -> None:
         "SAELens cold (TL run_with_cache + encode)": median_seconds(sae_lens_cold, repeats=args.repeats),
         "ours cold (encode_sae, forward included)": median_seconds(ours_cold, repeats=args.repeats),
         "ours warm (encode_sae, cached activations)": median_seconds(ours_warm, repeats=args.repeats),
+        "SAELens sae.encode only, cached activations": median_seconds(sae_lens_encode_only, repeats=args.repeats),
     }
     base = times["SAELens cold (TL run_with_cache + encode)"]
     for name, seconds in times.items():

@@ -36,6 +36,7 @@ __all__ = [
     "StandardSaeConfig",
     "TopKSaeConfig",
     "config_from_dict",
+    "describe",
     "read_sae_dir",
     "write_sae_dir",
 ]
