@@ -82,7 +82,13 @@ class AttributionSpec(_JobBase):
     step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] = (
         "gausslegendre"
     )
-    baseline: Literal["zero", "pad", "bos"] = Field(default="zero", description="integrated gradients' baseline")
+    baseline: Literal["zero", "pad", "bos"] = Field(
+        default="pad",
+        description=(
+            "integrated gradients' baseline: pad-token embeddings with BOS kept (default: it converges on RMSNorm "
+            "models, where a zero embedding is a near-singular point), BOS-token embeddings, or zero"
+        ),
+    )
     internal_batch_size: int | None = Field(default=None, ge=1, le=512, description="IG steps per forward")
     hook: str | None = Field(
         default=None, max_length=64, description="layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre"
