@@ -32,3 +32,13 @@ def bytes_per_row(facts: ModelFacts, n_pos: int, itemsize: int) -> int:
 def rows_per_chunk(facts: ModelFacts, n_pos: int, itemsize: int, memory_budget: int) -> int:
     """Rows per batched forward so that the estimated peak stays within ``memory_budget`` (at least one)."""
     return max(1, memory_budget // bytes_per_row(facts, n_pos, itemsize))
+
+
+def chunks_by_start_layer(by_start: dict[int, list[int]], rows: int) -> list[tuple[int, list[int]]]:
+    """``(start layer, indices)`` chunks of at most ``rows`` indices, in layer order: one batched forward each."""
+    return [
+        (layer, indices[k : k + rows])
+        for layer in sorted(by_start)
+        for indices in [by_start[layer]]
+        for k in range(0, len(indices), rows)
+    ]

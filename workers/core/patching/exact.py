@@ -21,7 +21,7 @@ import torch
 from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
-from workers.core.patching.budget import rows_per_chunk
+from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
 from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, changed, final_resid, start_layer
 from workers.core.patching.targets import PatchUnit, index_shape
 from workers.core.progress import Progress, ShouldCancel, check_cancelled
@@ -47,12 +47,7 @@ def exact_patch_metrics(
 
     n_pos = runs.tokens.shape[1]
     rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, memory_budget)
-    chunks = [
-        (layer, indices[k : k + rows])
-        for layer in sorted(by_start)
-        for indices in [by_start[layer]]
-        for k in range(0, len(indices), rows)
-    ]
+    chunks = chunks_by_start_layer(by_start, rows)
     for done, (layer, indices) in enumerate(chunks, start=1):
         check_cancelled(should_cancel)
         patched = run_patched_chunk(model, runs, [units[i] for i in indices], layer, metric)

@@ -22,7 +22,7 @@ from workers.core.activations import ActivationReader, forward_reader
 from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric, normalised_effect
-from workers.core.patching.budget import rows_per_chunk
+from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
 from workers.core.patching.request import PathPatchingRequest, check_heads, tokenize_pair
 from workers.core.patching.results import PathPatchingResult, TargetResult
 from workers.core.patching.runs import final_resid
@@ -151,12 +151,7 @@ class _PathEngine:
             if self.has_path(senders):
                 by_start.setdefault(min(layer for layer, _ in senders), []).append(i)
         rows = rows_per_chunk(self.model.facts, self.tokens.shape[1], self.model.dtype.itemsize, memory_budget)
-        chunks = [
-            (layer, indices[k : k + rows])
-            for layer in sorted(by_start)
-            for indices in [by_start[layer]]
-            for k in range(0, len(indices), rows)
-        ]
+        chunks = chunks_by_start_layer(by_start, rows)
         for done, (layer, indices) in enumerate(chunks, start=1):
             check_cancelled(should_cancel)
             values[indices] = self.run_chunk(layer, [sets[i] for i in indices]).double()
