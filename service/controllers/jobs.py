@@ -69,9 +69,6 @@ def _cancel(record: JobRecord) -> JobRecord | None:
     return record
 
 
-
-
-
 class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads it as a class attribute
