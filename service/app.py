@@ -17,22 +17,23 @@ from service.controllers.models import ModelController
 from service.controllers.tokenize import TokenizeController
 from service.deps import Services, provide_services
 from service.errors import exception_handlers
+from service.job_body import JobSubmissionSchema, name_discriminated_refs
+from service.job_events import job_events_for
 from service.metrics import MetricsController, prometheus_config, register_cache_collector
 from service.queue import CeleryJobQueue, JobQueue
-from service.schemas import TokenizeRequest
+from service.readiness import Probe, Readiness
 from service.settings import ServiceSettings
 from workers.activation_cache import ActivationCache
 from workers.celery_app import make_celery
 from workers.core.registry import Registry
+from workers.kinds.base import WireModel
 from workers.records import JobStore
 from workers.settings import load_registry
-from workers.specs import AttributionSpec, ContrastTarget, PatchingSpec, SaeEncodeSpec, SteerSpec, TokenTarget
-from workers.stores import build_stores
+from workers.stores import API_REDIS_TIMEOUT_S, build_stores
 
 __all__ = ["API_VERSION", "app_from_env", "create_app"]
 
 API_VERSION = "1.0.0"
-_SPEC_MODELS = (AttributionSpec, PatchingSpec, SaeEncodeSpec, SteerSpec, TokenTarget, ContrastTarget)
 
 _DESCRIPTION = """Mechanistic interpretability as a service: attribution, activation patching, SAE features and
 steering on served language models. Jobs are asynchronous: `POST /v1/jobs` answers 202 with a `Location`; poll it,
@@ -56,19 +57,24 @@ def create_app(
     """Build the app; stores, queue and registry come from ``settings`` unless given (embedded mode shares them)."""
     registry = registry or load_registry(settings.workers)
     if store is None or cache is None:
-        built_store, built_cache = build_stores(settings.workers)
+        built_store, built_cache = build_stores(settings.workers, timeout_s=API_REDIS_TIMEOUT_S)
         store, cache = store or built_store, cache or built_cache
     if queue is None:
         queue = CeleryJobQueue(celery or make_celery(settings.workers))
-    services = Services(settings=settings, store=store, queue=queue, catalog=Catalog(registry, store), cache=cache)
+    events = job_events_for(store, settings.workers.redis_url)
+    readiness = Readiness([Probe("store", store.ping), Probe("broker", queue.ping)])
+    services = Services(settings=settings, store=store, queue=queue, catalog=Catalog(registry, store), cache=cache,
+                        events=events, readiness=readiness)
     register_cache_collector(cache)
     metrics: PrometheusConfig = prometheus_config()
     app = Litestar(
         route_handlers=[JobController, ModelController, TokenizeController, HealthController, MetricsController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=exception_handlers,
+        plugins=[JobSubmissionSchema()],
         middleware=[metrics.middleware],
         state=State({"services": services}),
+        lifespan=[events.lifespan],  # the one subscription to job wakes that long-polls and streams share
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="interp-service",
@@ -81,6 +87,7 @@ def create_app(
         debug=False,
     )
     _mark_closed_schemas(app)
+    name_discriminated_refs(app.openapi_schema)
     return app
 
 
@@ -90,11 +97,16 @@ def _mark_closed_schemas(app: Litestar) -> None:
     Litestar's generator does not derive it from pydantic's ``extra="forbid"``; the document must say it, since
     an unknown field is a 400.
     """
-    closed = {model.__name__ for model in (*_SPEC_MODELS, TokenizeRequest)}
+    closed = {model.__name__ for model in _subclasses(WireModel)}
     schemas = app.openapi_schema.components.schemas or {}
     for name, schema in schemas.items():
         if name in closed and isinstance(schema, Schema):
             schema.additional_properties = False
+
+
+def _subclasses(cls: type[WireModel]) -> list[type[WireModel]]:
+    direct: list[type[WireModel]] = cls.__subclasses__()
+    return [sub for child in direct for sub in (child, *_subclasses(child))]
 
 
 def app_from_env() -> Litestar:

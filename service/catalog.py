@@ -1,8 +1,8 @@
 """The API's view of served models: the registry plus the cards and tokenizers workers publish.
 
 The API never loads weights or imports torch: facts and hook names come from a worker's card, token counts from
-the published ``tokenizer.json`` run by the ``tokenizers`` library. Before any worker has loaded a model its
-facts are unknown (``ready: false``) and tokenize answers 503 ``model_not_ready``.
+the published ``tokenizer.json`` run by the ``tokenizers`` library, both as a :class:`ModelView`. Before any
+worker has loaded a model its facts are unknown (``ready: false``) and tokenize answers 503 ``model_not_ready``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from tokenizers import Tokenizer
 from service.errors import ModelNotReadyError
 from service.schemas import ModelInfo, SaeInfo
 from workers.cards import ModelCard, card_key, tokenizer_key, unpack_tokenizer
-from workers.core.errors import PromptError, PromptTooLongError
 from workers.core.registry import Registry
+from workers.kinds.view import ModelView
 from workers.records import JobStore
 
 __all__ = ["Catalog"]
@@ -61,43 +61,28 @@ class Catalog:
             **facts,
         )
 
-    def tokenizer(self, model_id: str) -> tuple[ModelCard, Tokenizer]:
-        self.registry.get(model_id)
+    def view(self, model_id: str) -> ModelView | None:
+        """The model as the submission checks see it, or ``None`` before any worker has described it."""
+        entry = self.registry.get(model_id)
         card = self.card(model_id)
         if card is None:
+            return None
+        with self._lock:
+            cached = self._tokenizers.get(model_id)
+        if cached is None or cached[0] != card.tokenizer_sha256:
+            raw = self._store.get_meta(tokenizer_key(model_id))
+            if raw is None:
+                return None
+            cached = (card.tokenizer_sha256, Tokenizer.from_str(unpack_tokenizer(raw)))
+            with self._lock:
+                self._tokenizers[model_id] = cached
+        return ModelView(card, cached[1], entry)
+
+    def ready_view(self, model_id: str) -> ModelView:
+        """:meth:`view`, or 503 ``model_not_ready`` for routes that cannot answer without it."""
+        view = self.view(model_id)
+        if view is None:
             raise ModelNotReadyError(
                 f"model {model_id!r} has not been loaded by a worker yet; retry in a few seconds", field="model"
             )
-        with self._lock:
-            cached = self._tokenizers.get(model_id)
-            if cached is not None and cached[0] == card.tokenizer_sha256:
-                return card, cached[1]
-        raw = self._store.get_meta(tokenizer_key(model_id))
-        if raw is None:
-            raise ModelNotReadyError(f"model {model_id!r} has no published tokenizer yet", field="model")
-        tokenizer = Tokenizer.from_str(unpack_tokenizer(raw))
-        with self._lock:
-            self._tokenizers[model_id] = (card.tokenizer_sha256, tokenizer)
-        return card, tokenizer
-
-    def tokenize(self, model_id: str, prompt: str, *, field: str = "prompt", prepend_bos: bool = True) -> list[int]:
-        """Token ids as the worker's ``HookedModel.tokenize`` makes them, with its empty/too-long checks."""
-        if not prompt:
-            raise PromptError("the prompt is empty", field=field)
-        card, tokenizer = self.tokenizer(model_id)
-        ids = list(tokenizer.encode(prompt, add_special_tokens=False).ids)
-        if prepend_bos and card.bos_token_id is not None:
-            ids = [card.bos_token_id, *ids]
-        if len(ids) > card.max_tokens:
-            raise PromptTooLongError(
-                f"the prompt is {len(ids)} tokens; {model_id} accepts at most {card.max_tokens}", field=field
-            )
-        return ids
-
-    def token_strings(self, model_id: str, ids: list[int]) -> list[str]:
-        _, tokenizer = self.tokenizer(model_id)
-        return [tokenizer.decode([i], skip_special_tokens=False) for i in ids]
-
-    def count_single(self, model_id: str, text: str) -> int:
-        _, tokenizer = self.tokenizer(model_id)
-        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+        return view

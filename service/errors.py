@@ -1,8 +1,11 @@
-"""Every error becomes one JSON envelope, ``{"error": {"code", "message", "field"}}``, in one place.
+"""Every error becomes one JSON envelope, ``{"error": {"code", "message", "field"}}``, decided here once.
 
-Three sources, one mapper: :class:`CoreError` (and the service's own :class:`ApiError`) carry their code, field and
-status; Litestar's validation errors become 400 with the field from ``extra[0]["key"]``; Redis or broker outages
-become 503; anything else is a 500 ``internal_error`` with a generic message, the traceback going to the log only.
+Errors carry a stable ``code`` and the ``field`` at fault; :data:`STATUS_BY_CODE` is the one table from codes to
+HTTP statuses. Sources: :class:`CoreError` (and the service's own :class:`ApiError`); pydantic's and Litestar's
+validation errors (400, ``field`` from the error's location); Redis or broker outages (503); server-side faults
+(model loading, a bad registry or SAE file: ``CoreError.public_message``), which are logged in full and reach the
+client as their code with a generic message; anything else is a 500 ``internal_error``, the traceback going to
+the log only.
 """
 
 from __future__ import annotations
@@ -10,26 +13,54 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
+import pydantic
 import redis
 from kombu.exceptions import OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from workers.core.errors import CoreError
-from workers.settings import KIND_NAMES
+from workers.core.checks import quote
+from workers.core.errors import CoreError, InvalidRequestError
+from workers.kinds import KINDS
 
 __all__ = [
+    "STATUS_BY_CODE",
     "ApiError",
     "JobNotFoundError",
     "JobTooLargeError",
     "ModelNotReadyError",
     "error_response",
     "exception_handlers",
+    "invalid_request_from",
+    "status_for",
 ]
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {
+STATUS_BY_CODE: dict[str, int] = {
+    "unknown_model": 404,
+    "unknown_sae": 404,
+    "unknown_job": 404,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "cancelled": 409,
+    "idempotency_key_reused": 409,
+    "body_too_large": 413,
+    "prompt_too_long": 413,
+    "unsupported_media_type": 415,
+    "job_too_large": 422,
+    "too_many_requests": 429,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "model_load_failed": 500,
+    "invalid_registry": 500,
+    "invalid_sae": 500,
+    "unavailable": 503,
+    "model_not_ready": 503,
+}
+"""HTTP status of every error code that is not a plain 400 (a request the client can fix)."""
+
+_CODE_BY_STATUS = {
     400: "invalid_request",
     404: "not_found",
     405: "method_not_allowed",
@@ -38,6 +69,11 @@ _HTTP_CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
+"""Codes of Litestar's own HTTP errors (routing, body size, media type)."""
+
+
+def status_for(code: str) -> int:
+    return STATUS_BY_CODE.get(code, 400)
 
 
 class ApiError(CoreError):
@@ -48,50 +84,61 @@ class ApiError(CoreError):
 
 class JobNotFoundError(ApiError):
     code = "unknown_job"
-    status = 404
 
 
 class ModelNotReadyError(ApiError):
     """No worker has described the model yet (its card is missing): retry once a worker has started."""
 
     code = "model_not_ready"
-    status = 503
 
 
 class JobTooLargeError(ApiError):
     code = "job_too_large"
-    status = 422
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response[dict[str, Any]]:
     return Response({"error": {"code": code, "message": message, "field": field}}, status_code=status)
 
 
+def _field_of(loc: tuple[int | str, ...]) -> str | None:
+    """``("patching", "targets", 0)`` → ``targets.0``: a discriminated union puts the job kind first."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in KINDS:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def invalid_request_from(exc: pydantic.ValidationError) -> InvalidRequestError:
+    """The first problem of a pydantic validation error, as a 400 naming its field (``kind`` for the kind)."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    field = _field_of(tuple(error["loc"]))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        field, message = "kind", f"kind must be one of {', '.join(KINDS)}"
+    elif error["type"] == "model_attributes_type":
+        message = "the body must be a JSON object"
+    return InvalidRequestError(message + (f" (field {field})" if field else ""), field=field)
+
+
 def _core_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     error = cast(CoreError, exc)  # registered for CoreError only
-    return error_response(error.status, error.code, error.message, error.field)
+    if error.server_fault:
+        log.error("%s: %s", error.code, error.message)
+    body = error.to_dict()
+    return error_response(status_for(error.code), error.code, body["message"] or "", error.field)
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Litestar's own validation (query and path parameters, headers): ``extra[0]`` names the key."""
     extra = getattr(exc, "extra", None)
     field: str | None = None
-    message = getattr(exc, "detail", "invalid request")
+    message = str(getattr(exc, "detail", "invalid request"))
     if isinstance(extra, list) and extra and isinstance(extra[0], dict):
         key = extra[0].get("key")
-        field = _strip_kind(str(key)) if key not in (None, "") else None
+        field = str(key) if key not in (None, "") else None
         message = str(extra[0].get("message", message)).removeprefix("Value error, ")
-        if field is None and "'kind'" in message:
-            field = "kind"
         message += f" (field {field})" if field else ""
-    return error_response(400, "invalid_request", message, field)
-
-
-def _strip_kind(key: str) -> str | None:
-    """``patching.targets.0`` → ``targets.0``: the discriminated union puts the job kind first."""
-    head, _, rest = key.partition(".")
-    if head in KIND_NAMES:
-        return rest or None
-    return key
+    return error_response(400, "invalid_request", message[:500], field)
 
 
 def _http_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -100,7 +147,7 @@ def _http_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
     if status >= 500:
         log.error("HTTP %s: %s", status, error.detail)
         return error_response(status, "internal_error", "internal server error")
-    return error_response(status, _HTTP_CODES.get(status, "bad_request"), str(error.detail))
+    return error_response(status, _CODE_BY_STATUS.get(status, "bad_request"), quote(str(error.detail))[1:-1])
 
 
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -1,26 +1,31 @@
-"""Response envelopes of the HTTP API (requests are :mod:`workers.specs`); the single source of openapi.yaml."""
+"""Response envelopes of the HTTP API (job specs and results are :mod:`workers.kinds`); the source of openapi.yaml."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from litestar.openapi import ResponseSpec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, create_model
 
+from workers.kinds import KINDS
+from workers.kinds.base import Kind, WireModel
 from workers.records import JobError, JobRecord, JobStatus
 
 __all__ = [
     "ERROR_RESPONSES",
+    "JOB_OUT_MODELS",
     "ErrorBody",
     "ErrorInfo",
     "JobOut",
+    "JobOutBase",
     "JobPage",
     "ModelInfo",
     "ModelList",
     "SaeInfo",
     "TokenizeRequest",
     "TokenizeResponse",
+    "job_out",
 ]
 
 
@@ -53,11 +58,10 @@ def _time(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
-class JobOut(BaseModel):
-    """A job as the client sees it: lifecycle, progress, result or error."""
+class JobOutBase(BaseModel):
+    """A job as the client sees it: lifecycle, progress, result or error. Each kind has its own typed result."""
 
     id: str
-    kind: str
     model: str
     status: JobStatus
     queue_position: int | None = Field(default=None, description="jobs ahead of this one while queued")
@@ -65,26 +69,55 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    result: dict[str, Any] | None = None
     error: JobError | None = None
+    checked: bool = Field(
+        default=True,
+        description=(
+            "whether the submission checks ran in the API; false when no worker had described the model yet, "
+            "so the worker's own checks (same codes) decide"
+        ),
+    )
     stats: dict[str, float] = Field(default_factory=dict, description="cache hits/misses, forwards, compute seconds")
 
-    @classmethod
-    def from_record(cls, record: JobRecord, queue_position: int | None = None) -> JobOut:
-        return cls(
-            id=record.id,
-            kind=record.kind,
-            model=record.model,
-            status=record.status,
-            queue_position=queue_position,
-            progress=record.progress,
-            created_at=datetime.fromtimestamp(record.created_at, tz=UTC),
-            started_at=_time(record.started_at),
-            finished_at=_time(record.finished_at),
-            result=record.result,
-            error=record.error,
-            stats=record.stats,
-        )
+
+def _job_out_model(kind: Kind[Any]) -> type[JobOutBase]:
+    """``PatchingJob``: a job of one kind, ``kind`` fixed and ``result`` that kind's result model."""
+    name = "".join(part.title() for part in kind.name.split("_")) + "Job"
+    model: type[JobOutBase] = create_model(
+        name,
+        __base__=JobOutBase,
+        __doc__=f"A `{kind.name}` job.",
+        kind=(Literal[kind.name], ...),  # type: ignore[arg-type]
+        result=(kind.result | None, Field(default=None, description="present once the job succeeded")),  # type: ignore[arg-type]
+    )
+    return model
+
+
+JOB_OUT_MODELS: dict[str, type[JobOutBase]] = {name: _job_out_model(kind) for name, kind in KINDS.items()}
+
+if TYPE_CHECKING:
+    JobOut = JobOutBase
+else:
+    JobOut = Annotated[Union[tuple(JOB_OUT_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
+
+
+def job_out(record: JobRecord, queue_position: int | None = None) -> JobOutBase:
+    """The wire form of a stored record, its result read into its kind's model."""
+    return JOB_OUT_MODELS[record.kind](
+        id=record.id,
+        kind=record.kind,
+        model=record.model,
+        status=record.status,
+        queue_position=queue_position,
+        progress=record.progress,
+        created_at=datetime.fromtimestamp(record.created_at, tz=UTC),
+        started_at=_time(record.started_at),
+        finished_at=_time(record.finished_at),
+        result=record.result,
+        error=record.error,
+        checked=record.checked,
+        stats=record.stats,
+    )
 
 
 class JobPage(BaseModel):
@@ -125,9 +158,7 @@ class ModelList(BaseModel):
     items: list[ModelInfo]
 
 
-class TokenizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TokenizeRequest(WireModel):
     model: str = Field(min_length=1, max_length=128)
     prompt: str = Field(min_length=1, max_length=20_000)
     prepend_bos: bool = True

@@ -2,8 +2,10 @@
 
 A record is written before the job is queued and moved through ``queued → running → succeeded | failed |
 cancelled`` with a timestamp per state. Every change is also appended to the job's event list, which the API
-streams as server-sent events and long-polls on. Records carry their owner (a tenant id) from the start and expire
-after a TTL. Errors are stored as ``{code, message, field}``, never as a traceback.
+streams as server-sent events and long-polls on, and announced (a Redis publish, or a call to the memory store's
+listeners) so the API's waiters know to read the list again (``service/job_events.py``). Records carry their owner
+(a tenant id) from the start and expire after a TTL. Errors are stored as ``{code, message, field}``, never as a
+traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobStore",
+    "Listener",
     "MemoryJobStore",
     "RedisJobStore",
     "new_job_id",
@@ -62,6 +65,7 @@ class JobRecord(BaseModel):
     finished_at: float | None = None
     cancel_requested: bool = False
     deliveries: int = 0
+    checked: bool = True
     spec: dict[str, Any]
     result: dict[str, Any] | None = None
     error: JobError | None = None
@@ -83,6 +87,9 @@ class JobEvent(BaseModel):
 
 Mutator = Callable[[JobRecord], JobRecord | None]
 """Returns the changed record, or ``None`` to leave it as it is."""
+
+Listener = Callable[[str], None]
+"""Called with a job id after the job got an event, on the thread that wrote it; must not block."""
 
 
 class JobStore(Protocol):
@@ -108,10 +115,6 @@ class JobStore(Protocol):
         """Events with ``seq > after``, in order."""
         ...
 
-    def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
-        """Events with ``seq > after``, waiting up to ``timeout`` seconds for the first one."""
-        ...
-
     def queue_position(self, record: JobRecord) -> int | None:
         """0 for the next job to run on its queue; ``None`` when not queued."""
         ...
@@ -128,10 +131,15 @@ def _event_for(before: JobRecord | None, after: JobRecord, seq: int) -> JobEvent
 
 
 class MemoryJobStore:
-    """Records in this process (embedded mode and unit tests); a condition variable wakes long-polls."""
+    """Records in this process (embedded mode and unit tests); listeners hear of every event as it is written.
+
+    The worker thread writes and the API's event loop waits, so a listener is the only way across: the API's
+    listener hands the job id to its loop (``call_soon_threadsafe``).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
         self._records: dict[str, JobRecord] = {}
         self._events: dict[str, list[JobEvent]] = defaultdict(list)
         self._idempotency: dict[tuple[str, str], str] = {}
@@ -153,8 +161,8 @@ class MemoryJobStore:
             self._seq += 1
             self._order[record.id] = self._seq
             self._events[record.id].append(JobEvent(seq=0, status=record.status, progress=0.0, at=record.created_at))
-            self._lock.notify_all()
-            return record, True
+        self._announce(record.id)
+        return record, True
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
@@ -179,23 +187,28 @@ class MemoryJobStore:
             event = _event_for(before, after, len(events))
             if event is not None:
                 events.append(event)
-            self._lock.notify_all()
-            return after
+        if event is not None:
+            self._announce(job_id)
+        return after
+
+    def add_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.remove(listener)
+
+    def _announce(self, job_id: str) -> None:
+        """Outside the lock: a listener must never hold up writers, nor run under their lock."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(job_id)
 
     def events(self, job_id: str, after: int) -> list[JobEvent]:
         with self._lock:
             return list(self._events.get(job_id, [])[after + 1 :])
-
-    def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
-        """Block until an event past ``after`` exists or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = self._events.get(job_id, [])[after + 1 :]
-                remaining = deadline - time.monotonic()
-                if found or remaining <= 0:
-                    return list(found)
-                self._lock.wait(remaining)
 
     def queue_position(self, record: JobRecord) -> int | None:
         if record.status != "queued":
@@ -220,7 +233,8 @@ class MemoryJobStore:
 class RedisJobStore:
     """Records as JSON strings with a TTL; per-job event lists; a sorted set per owner and per queue.
 
-    Updates use WATCH/MULTI, so a worker's progress write never overwrites a concurrent cancel.
+    Updates use WATCH/MULTI, so a worker's progress write never overwrites a concurrent cancel. Each event is
+    published on ``{prefix}wake:{job_id}`` (the payload is its seq), which the API subscribes to by pattern.
     """
 
     def __init__(self, client: redis.Redis, *, prefix: str, ttl_s: int) -> None:
@@ -234,8 +248,13 @@ class RedisJobStore:
     def _ev(self, job_id: str) -> str:
         return f"{self._p}events:{job_id}"
 
+    @property
+    def wake_prefix(self) -> str:
+        """Every wake channel is this prefix plus a job id."""
+        return f"{self._p}wake:"
+
     def _channel(self, job_id: str) -> str:
-        return f"{self._p}wake:{job_id}"
+        return f"{self.wake_prefix}{job_id}"
 
     def _owner(self, owner: str) -> str:
         return f"{self._p}owner:{owner}"
@@ -310,27 +329,6 @@ class RedisJobStore:
     def events(self, job_id: str, after: int) -> list[JobEvent]:
         raws = self._r.lrange(self._ev(job_id), after + 1, -1)
         return [JobEvent.model_validate_json(raw) for raw in raws]
-
-    def wait_for_events(self, job_id: str, after: int, timeout: float) -> list[JobEvent]:
-        """Wait on the job's pub/sub channel (every event is published there) until an event or ``timeout``.
-
-        The list is read again after subscribing, so an event written in between is never missed.
-        """
-        found = self.events(job_id, after)
-        if found or timeout <= 0:
-            return found
-        deadline = time.monotonic() + timeout
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(self._channel(job_id))
-            while True:
-                found = self.events(job_id, after)
-                remaining = deadline - time.monotonic()
-                if found or remaining <= 0:
-                    return found
-                pubsub.get_message(timeout=min(remaining, 1.0))
-        finally:
-            pubsub.close()
 
     def queue_position(self, record: JobRecord) -> int | None:
         if record.status != "queued":

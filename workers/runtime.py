@@ -19,6 +19,7 @@ from workers.cards import ModelCard, card_key, pack_tokenizer, tokenizer_key
 from workers.core.hooked_model import HookedModel
 from workers.core.model_pool import ModelPool
 from workers.core.registry import ModelEntry, Registry
+from workers.kinds.view import ModelView
 from workers.records import JobStore
 from workers.settings import WorkerSettings, load_registry
 from workers.stores import build_stores
@@ -54,14 +55,19 @@ class WorkerRuntime:
             self.registry, settings.model_cache_dir, settings.pool_max_bytes, _wrap
         )
         self._saes: dict[tuple[str, str], Any] = {}
-        self._published: set[str] = set()
+        self._cards: dict[str, ModelCard] = {}
         self._lock = threading.Lock()
 
     def model(self, model_id: str) -> HookedModel:
         hooked = self.pool.get(model_id)
-        if model_id not in self._published:
+        if model_id not in self._cards:
             self.publish_card(hooked)
         return hooked
+
+    def view(self, model_id: str) -> ModelView:
+        """What the submission checks see of a loaded model: the card it published and the same tokenizer."""
+        hooked = self.model(model_id)
+        return ModelView(self._cards[model_id], hooked.tokenizer.backend_tokenizer, self.registry.get(model_id))
 
     def publish_card(self, hooked: HookedModel) -> ModelCard:
         """Write the model's card and tokenizer where the API reads them."""
@@ -90,7 +96,7 @@ class WorkerRuntime:
         self.store.set_meta(tokenizer_key(hooked.model_id), pack_tokenizer(tokenizer_json))
         self.store.set_meta(card_key(hooked.model_id), card.model_dump_json().encode())
         with self._lock:
-            self._published.add(hooked.model_id)
+            self._cards[hooked.model_id] = card
         return card
 
     def warm(self, model_ids: Iterable[str]) -> None:

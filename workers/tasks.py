@@ -28,12 +28,11 @@ from workers.cached_reader import CacheContext, cached_reader
 from workers.celery_app import WEBHOOK_QUEUE, task_name
 from workers.core.activations import forward_reader
 from workers.core.errors import CoreError, JobCancelledError
-from workers.kinds import runner_for
+from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.context import JobContext
 from workers.records import JobError, JobRecord
 from workers.runtime import WorkerRuntime
-from workers.settings import KIND_NAMES, WorkerSettings
-from workers.specs import job_spec_adapter
+from workers.settings import WorkerSettings
 
 __all__ = ["RuntimeHolder", "job_task", "register_tasks", "sign_webhook"]
 
@@ -164,9 +163,10 @@ def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | N
     context: CacheContext | None = None
     try:
         spec = job_spec_adapter.validate_python(record.spec)
-        runner = runner_for(kind)
         hooked = runtime.model(spec.model)
         entry = runtime.registry.get(spec.model)
+        spec.check_entry(entry)
+        spec.check(runtime.view(spec.model))  # the API's submission checks, again, on the loaded model
         context = CacheContext(entry.id, entry.weights_revision, entry.dtype)
         ctx = JobContext(
             model=hooked,
@@ -177,7 +177,7 @@ def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | N
             load_sae=lambda sae_id: runtime.sae(hooked, sae_id),
         )
         core_started = time.perf_counter()
-        result = runner(ctx, spec)
+        result = KINDS[kind].run(ctx, spec).model_dump(mode="json")
         finished = time.perf_counter()
         stats = {
             **context.stats.as_dict(),
@@ -190,6 +190,8 @@ def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | N
             return store.update(job_id, _finish("failed", error=_time_limit_error(kind, limit)))
         return store.update(job_id, _finish("cancelled"))
     except CoreError as exc:
+        if exc.server_fault:
+            log.error("job %s (%s) failed: %s: %s", job_id, kind, exc.code, exc.message)
         return store.update(job_id, _finish("failed", error=JobError(**exc.to_dict())))
     except SoftTimeLimitExceeded:
         return store.update(job_id, _finish("failed", error=_time_limit_error(kind, limit)))
@@ -233,7 +235,7 @@ def _deliver_webhook(runtime: WorkerRuntime, job_id: str) -> None:
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "X-Interp-Signature": sign_webhook(runtime.settings.webhook_secret, body),
+            "X-Interp-Signature": sign_webhook(runtime.settings.webhook_secret.get_secret_value(), body),
             "X-Interp-Job": job_id,
         },
     )
@@ -244,7 +246,7 @@ def _deliver_webhook(runtime: WorkerRuntime, job_id: str) -> None:
 
 def register_tasks(app: Celery, settings: WorkerSettings, holder: RuntimeHolder) -> None:
     """Register every kind's task and the webhook task on ``app``."""
-    for kind in KIND_NAMES:
+    for kind in KINDS:
 
         def body(task: Task, job_id: str, _kind: str = kind) -> None:
             runtime = holder.get()

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.deps import Services
 from service.errors import ApiError, JobNotFoundError
+from service.job_body import JobSubmission, decode_submission, is_submission
 from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
-from service.schemas import ERROR_RESPONSES, JobOut, JobPage
-from workers.records import JobError, JobRecord, new_job_id
-from workers.specs import JobSubmission
+from service.schemas import ERROR_RESPONSES, JobOut, JobPage, job_out
+from workers.kinds import JobSpec
+from workers.records import TERMINAL, JobError, JobRecord, new_job_id
 
 __all__ = ["JobController"]
 
@@ -32,25 +34,22 @@ IdempotencyKey = Annotated[
 
 
 def _out(services: Services, record: JobRecord) -> JobOut:
-    return JobOut.from_record(record, services.store.queue_position(record))
+    return job_out(record, services.store.queue_position(record))
 
 
-def _wait(services: Services, record: JobRecord, seconds: float | None) -> JobRecord:
-    """Block until the job ends or ``seconds`` (capped by config) pass; returns the latest record."""
+async def _wait(services: Services, record: JobRecord, seconds: float | None) -> JobRecord:
+    """Until the job ends or ``seconds`` (capped by config) pass, holding no thread; returns the latest record."""
     if not seconds or record.terminal:
         return record
     deadline = time.monotonic() + min(seconds, services.settings.max_wait_s)
     seen = -1
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        events = services.store.wait_for_events(record.id, seen, remaining)
+    while (remaining := deadline - time.monotonic()) > 0:
+        events = await services.events.wait(record.id, seen, remaining)
         if events:
             seen = events[-1].seq
-            if events[-1].status in ("succeeded", "failed", "cancelled"):
+            if events[-1].status in TERMINAL:
                 break
-    return services.store.get(record.id) or record
+    return await sync_to_thread(services.store.get, record.id) or record
 
 
 def _owned(services: Services, job_id: str) -> JobRecord:
@@ -77,16 +76,23 @@ class JobController(Controller):
         "/",
         responses=ERROR_RESPONSES,
         status_code=202,
-        sync_to_thread=True,
+        type_decoders=[(is_submission, decode_submission)],
         summary="Submit a job",
         response_description="the job; 200 when it ended within `wait` seconds, else 202",
     )
-    def submit(
+    async def submit(
         self, data: JobSubmission, services: Services, wait: Wait = None, idempotency_key: IdempotencyKey = None
     ) -> Response[JobOut]:
-        spec = data.root
+        """Checked, recorded and queued in a thread (the clients are synchronous), then waited for in none."""
+        record = await sync_to_thread(self._accept, data.spec, services, idempotency_key)
+        record = await _wait(services, record, wait)
+        status = 200 if record.terminal else 202
+        out = await sync_to_thread(_out, services, record)
+        return Response(out, status_code=status, headers={"Location": f"/v1/jobs/{record.id}"})
+
+    def _accept(self, spec: JobSpec, services: Services, idempotency_key: str | None) -> JobRecord:
         settings = services.settings
-        preflight(services.catalog, spec, memory_limit=settings.workers.job_memory_bytes)
+        checked = preflight(services.catalog, spec, memory_limit=settings.workers.job_memory_bytes)
         queue = settings.workers.queue_for(spec.model)
         record = JobRecord(
             id=new_job_id(),
@@ -95,6 +101,7 @@ class JobController(Controller):
             owner=settings.default_tenant,
             queue=queue,
             created_at=time.time(),
+            checked=checked,
             spec=spec.model_dump(mode="json"),
         )
         submitted = record
@@ -112,9 +119,7 @@ class JobController(Controller):
                 services.store.update(record.id, _failed_to_queue)
                 raise
             JOBS_SUBMITTED.labels(kind=record.kind, model=record.model).inc()
-        record = _wait(services, record, wait)
-        status = 200 if record.terminal else 202
-        return Response(_out(services, record), status_code=status, headers={"Location": f"/v1/jobs/{record.id}"})
+        return record
 
     @get(
         "/",
@@ -134,11 +139,11 @@ class JobController(Controller):
     @get(
         "/{job_id:str}",
         responses=ERROR_RESPONSES,
-        sync_to_thread=True,
         summary="A job: status, progress, result or error",
     )
-    def get_job(self, job_id: str, services: Services, wait: Wait = None) -> JobOut:
-        return _out(services, _wait(services, _owned(services, job_id), wait))
+    async def get_job(self, job_id: str, services: Services, wait: Wait = None) -> JobOut:
+        record = await _wait(services, await sync_to_thread(_owned, services, job_id), wait)
+        return await sync_to_thread(_out, services, record)
 
     @delete(
         "/{job_id:str}",
@@ -157,17 +162,16 @@ class JobController(Controller):
     @get(
         "/{job_id:str}/events",
         responses=ERROR_RESPONSES,
-        sync_to_thread=True,
         summary="Server-sent events: every status/progress change",
     )
-    def events(self, job_id: str, services: Services) -> ServerSentEvent:
-        _owned(services, job_id)
+    async def events(self, job_id: str, services: Services) -> ServerSentEvent:
+        await sync_to_thread(_owned, services, job_id)
         heartbeat = services.settings.sse_heartbeat_s
 
-        def stream() -> Iterator[ServerSentEventMessage]:
+        async def stream() -> AsyncIterator[ServerSentEventMessage]:
             seen = -1
             while True:
-                events = services.store.wait_for_events(job_id, seen, heartbeat)
+                events = await services.events.wait(job_id, seen, heartbeat)
                 if not events:
                     yield ServerSentEventMessage(comment="keep-alive")
                     continue
@@ -176,7 +180,7 @@ class JobController(Controller):
                     yield ServerSentEventMessage(
                         data=json.dumps(event.model_dump(mode="json")), event=event.status, id=str(event.seq)
                     )
-                if events[-1].status in ("succeeded", "failed", "cancelled"):
+                if events[-1].status in TERMINAL:
                     return
 
         return ServerSentEvent(stream())

@@ -22,7 +22,6 @@ class TokenizeController(Controller):
         summary="Tokenize a prompt as jobs will",
     )
     def tokenize(self, data: TokenizeRequest, services: Services) -> TokenizeResponse:
-        ids = services.catalog.tokenize(data.model, data.prompt, prepend_bos=data.prepend_bos)
-        return TokenizeResponse(
-            model=data.model, token_ids=ids, tokens=services.catalog.token_strings(data.model, ids), n_tokens=len(ids)
-        )
+        view = services.catalog.ready_view(data.model)
+        ids = view.tokenize(data.prompt, prepend_bos=data.prepend_bos)
+        return TokenizeResponse(model=data.model, token_ids=ids, tokens=view.token_strings(ids), n_tokens=len(ids))

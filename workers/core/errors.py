@@ -1,7 +1,7 @@
 """The compute core's error types.
 
-Every error a caller can fix carries a stable snake_case ``code`` and the request ``field`` it is about, so the
-service maps it to a 4xx JSON body in one place. The core never uses ``assert`` for input checks.
+Every error carries a stable snake_case ``code`` and the request ``field`` it is about; the service alone decides
+what HTTP status a code gets. The core never uses ``assert`` for input checks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ class CoreError(Exception):
     """Base of every error the compute core raises on purpose."""
 
     code = "core_error"
-    status = 400
+    public_message: str | None = None
+    """Set for server-side faults: what a client is told instead of the message (which may hold paths or
+    exception text, and is logged)."""
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -20,9 +22,14 @@ class CoreError(Exception):
         if code is not None:
             self.code = code
 
+    @property
+    def server_fault(self) -> bool:
+        return self.public_message is not None
+
     def to_dict(self) -> dict[str, str | None]:
-        """The wire-safe form stored in job records: never a traceback."""
-        return {"code": self.code, "message": self.message, "field": self.field}
+        """The wire-safe form stored in job records and sent to clients: never a traceback or a server path."""
+        message = self.public_message if self.public_message is not None else self.message
+        return {"code": self.code, "message": message, "field": self.field}
 
 
 class InvalidRequestError(CoreError):
@@ -35,14 +42,12 @@ class UnknownModelError(CoreError):
     """A model id that the registry does not serve."""
 
     code = "unknown_model"
-    status = 404
 
 
 class UnknownSaeError(CoreError):
     """An SAE id that the registry does not list for the model."""
 
     code = "unknown_sae"
-    status = 404
 
 
 class UnknownHookError(CoreError):
@@ -59,7 +64,6 @@ class PromptError(CoreError):
 
 class PromptTooLongError(PromptError):
     code = "prompt_too_long"
-    status = 413
 
 
 class ShapeMismatchError(CoreError):
@@ -72,25 +76,24 @@ class ModelLoadError(CoreError):
     """Weights could not be loaded or converted; the server side is at fault, not the request."""
 
     code = "model_load_failed"
-    status = 500
+    public_message = "the model could not be loaded on the server; the error was logged"
 
 
 class JobCancelledError(CoreError):
     """The caller cancelled the job; raised between chunks of work."""
 
     code = "cancelled"
-    status = 409
 
 
 class RegistryConfigError(CoreError):
     """The model registry file is malformed; ``field`` is the dotted key at fault. A deployment error."""
 
     code = "invalid_registry"
-    status = 500
+    public_message = "the server's model registry is misconfigured; the error was logged"
 
 
 class SaeFormatError(CoreError):
     """SAE files that cannot be read: missing, corrupt or truncated, or inconsistent with their config."""
 
     code = "invalid_sae"
-    status = 500
+    public_message = "the SAE's files could not be read on the server; the error was logged"

@@ -19,10 +19,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from workers.core.adapters import FamilyAdapter, adapter_for
 from workers.core.attention import pattern_attention
+from workers.core.checks import check_prompt_length, check_single_token
 from workers.core.errors import (
     InvalidRequestError,
     PromptError,
-    PromptTooLongError,
     ShapeMismatchError,
     UnknownHookError,
 )
@@ -231,20 +231,13 @@ class HookedModel:
         bos = self.tokenizer.bos_token_id
         if prepend_bos and isinstance(bos, int):
             ids = [bos, *ids]
-        if len(ids) > self.max_tokens:
-            raise PromptTooLongError(
-                f"the prompt is {len(ids)} tokens; {self.model_id} accepts at most {self.max_tokens}", field=field
-            )
+        check_prompt_length(len(ids), self.max_tokens, self.model_id, field=field)
         return torch.tensor([ids], dtype=torch.long, device=self.device)
 
     def token_id(self, text: str, *, field: str = "answer") -> int:
         """The id of a text that must be exactly one token (an answer, a target)."""
         ids: list[int] = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        if len(ids) != 1:
-            pieces = [self.tokenizer.decode([i]) for i in ids]
-            raise InvalidRequestError(
-                f"{text!r} must be a single token but is {len(ids)} tokens: {pieces}", field=field
-            )
+        check_single_token(text, ids, self.token_strings(ids), field=field)
         return ids[0]
 
     def token_strings(self, ids: torch.Tensor | Sequence[int]) -> list[str]:

@@ -1,56 +1,41 @@
-"""One module per job kind turning a validated spec into a core request and the core result into JSON.
+"""The table of job kinds: every kind is one module here plus one entry in :data:`KINDS`.
 
-This package's ``__init__`` imports no torch: the API asks :func:`kind_available` whether a kind's core is
-installed, and only workers call :func:`runner_for`, which imports the kind's module.
+The API validates bodies with :data:`job_spec_adapter` and documents them from the same union; settings read
+each kind's time limits; the worker registers one Celery task per entry and runs its ``run``. This package
+imports no torch (runners import the compute core when they run).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from workers.core.errors import CoreError
+from pydantic import Field, TypeAdapter
 
-__all__ = ["CORE_MODULES", "KindUnavailableError", "Runner", "kind_available", "runner_for"]
+from workers.kinds import attribution, patching, sae_encode, steer
+from workers.kinds.base import JobSpecBase, Kind, ResultBase
 
-CORE_MODULES: dict[str, str] = {
-    "attribution": "workers.core.attribution",
-    "patching": "workers.core.patching",
-    "sae_encode": "workers.core.sae",
-    "steer": "workers.core.steering",
+__all__ = ["KINDS", "JobSpec", "job_spec_adapter", "kind_of", "result_of"]
+
+KINDS: Mapping[str, Kind[Any]] = {
+    kind.name: kind for kind in (attribution.KIND, patching.KIND, sae_encode.KIND, steer.KIND)
 }
-"""The core module each kind needs; a kind whose module is absent is refused with ``kind_unavailable``."""
+"""Every job kind by its ``kind`` name, in the order the documentation lists them."""
 
-Runner = Callable[..., dict[str, Any]]
+if TYPE_CHECKING:
+    JobSpec = JobSpecBase
+else:
+    JobSpec = Annotated[Union[tuple(k.spec for k in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
+    """The body of ``POST /v1/jobs``: one spec of any kind, discriminated by ``kind``."""
 
-
-class KindUnavailableError(CoreError):
-    """This deployment has no compute core for the job kind."""
-
-    code = "kind_unavailable"
-    status = 400
-
-
-def kind_available(kind: str) -> bool:
-    """Whether the kind's core module is installed, found without importing it (and so without torch)."""
-    module = CORE_MODULES.get(kind)
-    if module is None:
-        return False
-    try:
-        core = importlib.util.find_spec(module)
-        runner = importlib.util.find_spec(f"workers.kinds.{kind}")
-    except ModuleNotFoundError:
-        return False
-    # A directory without __init__.py is a namespace package (origin None): a core still being written.
-    return core is not None and core.origin is not None and runner is not None
+job_spec_adapter: TypeAdapter[JobSpecBase] = TypeAdapter(JobSpec)
+"""Validates and dumps a job spec of any kind (the worker re-validates what the API stored)."""
 
 
-def runner_for(kind: str) -> Runner:
-    """``run(ctx, spec) -> result dict`` for ``kind``; :class:`KindUnavailableError` when its core is missing."""
-    if not kind_available(kind):
-        raise KindUnavailableError(f"job kind {kind!r} is not available on this deployment", field="kind")
-    module = importlib.import_module(f"workers.kinds.{kind}")
-    run: Runner = module.run
-    return run
+def kind_of(spec: JobSpecBase) -> Kind[Any]:
+    return KINDS[spec.kind]
+
+
+def result_of(kind: str, data: Mapping[str, Any]) -> ResultBase:
+    """A stored result read back into its kind's model."""
+    return KINDS[kind].result.model_validate(data)

@@ -1,33 +1,193 @@
-"""``attribution`` jobs: :class:`AttributionSpec` → :class:`AttributionRequest` → ``run_attribution``."""
+"""``attribution``: per-token scores (gradient methods), per-component scores (direct logit attribution) or
+per-layer reads (logit lens) of one target logit."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
-from workers.core.attribution import AttributionOptions, AttributionRequest, TargetSpec, run_attribution
-from workers.kinds.context import JobContext
-from workers.specs import AttributionSpec, TokenTarget
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-__all__ = ["run", "to_request"]
+from workers.core.checks import check_position
+from workers.core.errors import InvalidRequestError
+from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText, WireModel
+from workers.kinds.grids import Grid, Values
+
+if TYPE_CHECKING:
+    from workers.core.attribution import AttributionRequest
+    from workers.kinds.context import JobContext
+    from workers.kinds.view import ModelView
+
+__all__ = ["ATTRIBUTION_METHODS", "KIND", "AttributionResult", "AttributionSpec", "ContrastTarget", "TokenTarget"]
 
 
-def to_request(spec: AttributionSpec) -> AttributionRequest:
-    if isinstance(spec.target, TokenTarget):
-        target = TargetSpec(token=spec.target.token, kind=spec.target_kind, position=spec.position)
-    else:
-        first, second = spec.target.contrast
-        target = TargetSpec(contrast=(first, second), kind=spec.target_kind, position=spec.position)
-    options = AttributionOptions(
-        n_steps=spec.n_steps,
-        step_rule=spec.step_rule,
-        baseline=spec.baseline,
-        internal_batch_size=spec.internal_batch_size,
-        hook=spec.hook,
-        top_k=spec.top_k,
+class TokenTarget(WireModel):
+    """Attribute the logit (or log-prob) of one token."""
+
+    token: TokenText
+
+
+class ContrastTarget(WireModel):
+    """Attribute the logit difference between two tokens (first minus second)."""
+
+    contrast: list[TokenText] = Field(min_length=2, max_length=2)
+
+
+AttributionMethod: TypeAlias = Literal[
+    "saliency",
+    "input_x_gradient",
+    "integrated_gradients",
+    "layer_integrated_gradients",
+    "gradient_x_activation",
+    "direct_logit_attribution",
+    "logit_lens",
+]
+ATTRIBUTION_METHODS: tuple[str, ...] = get_args(AttributionMethod)
+LAYER_METHODS = ("layer_integrated_gradients", "gradient_x_activation")
+
+
+class AttributionSpec(JobSpecBase):
+    """Per-token (gradient methods) or per-component (direct logit attribution, logit lens) scores."""
+
+    kind: Literal["attribution"] = "attribution"
+    prompt: Prompt
+    target: TokenTarget | ContrastTarget
+    target_kind: Literal["logit", "logprob"] = Field(default="logit", description="attribute the logit or log-prob")
+    position: int | None = Field(
+        default=None, ge=-4096, le=4096, description="position of the prediction; negative from the end; last"
     )
-    return AttributionRequest(prompt=spec.prompt, target=target, method=spec.method, options=options)
+    method: AttributionMethod = "integrated_gradients"
+    n_steps: int = Field(default=50, ge=1, le=512, description="integrated gradients: quadrature steps")
+    step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] = (
+        "gausslegendre"
+    )
+    baseline: Literal["zero", "pad", "bos"] = Field(
+        default="pad",
+        description=(
+            "integrated gradients' baseline: pad-token embeddings with BOS kept (default: it converges on RMSNorm "
+            "models, where a zero embedding is a near-singular point), BOS-token embeddings, or zero"
+        ),
+    )
+    internal_batch_size: int | None = Field(default=None, ge=1, le=512, description="IG steps per forward")
+    hook: str | None = Field(
+        default=None, max_length=64, description="layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre"
+    )
+    top_k: int = Field(default=10, ge=1, le=100, description="logit lens: tokens listed per layer")
+
+    def check(self, view: ModelView) -> None:
+        tokens = view.tokenize(self.prompt)
+        if isinstance(self.target, TokenTarget):
+            view.token_id(self.target.token, field="target.token")
+        else:
+            ids = [view.token_id(text, field="target.contrast") for text in self.target.contrast]
+            if ids[0] == ids[1]:
+                raise InvalidRequestError("the two contrast tokens are the same token", field="target.contrast")
+        check_position(self.position, len(tokens))
+        if self.method in LAYER_METHODS:
+            if self.hook is None:
+                raise InvalidRequestError(f"{self.method} needs hook (a hook name)", field="hook")
+            view.hook(self.hook)
+        if self.step_rule == "riemann_trapezoid" and self.n_steps < 2:
+            raise InvalidRequestError("the trapezoid rule needs at least 2 steps", field="n_steps")
+
+    def prompt_lengths(self, view: ModelView) -> list[int]:
+        return [len(view.tokenize(self.prompt))]
+
+    def to_request(self) -> AttributionRequest:
+        from workers.core.attribution import AttributionOptions, AttributionRequest, TargetSpec
+
+        if isinstance(self.target, TokenTarget):
+            target = TargetSpec(token=self.target.token, kind=self.target_kind, position=self.position)
+        else:
+            first, second = self.target.contrast
+            target = TargetSpec(contrast=(first, second), kind=self.target_kind, position=self.position)
+        options = AttributionOptions(
+            n_steps=self.n_steps,
+            step_rule=self.step_rule,
+            baseline=self.baseline,
+            internal_batch_size=self.internal_batch_size,
+            hook=self.hook,
+            top_k=self.top_k,
+        )
+        return AttributionRequest(prompt=self.prompt, target=target, method=self.method, options=options)
 
 
-def run(ctx: JobContext, spec: AttributionSpec) -> dict[str, Any]:
-    result = run_attribution(ctx.model, to_request(spec), progress=ctx.progress, should_cancel=ctx.should_cancel)
-    return result.to_dict()
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class TargetReport(_Part):
+    """The quantity attributed, echoed back with its value on the unmodified prompt."""
+
+    description: str
+    kind: str
+    position: int
+    token_ids: list[int]
+    tokens: list[str]
+    value: float
+
+
+class Completeness(_Part):
+    """Integrated gradients: attributions should sum to f(input) − f(baseline); ``delta`` is Captum's."""
+
+    attribution_sum: float
+    input_value: float
+    baseline_value: float
+    expected: float
+    delta: float
+    relative_error: float
+
+
+class Decomposition(_Part):
+    """Direct logit attribution: components should sum to the target value."""
+
+    component_sum: float
+    target_value: float
+    residual_error: float
+
+
+class Checks(_Part):
+    completeness: Completeness | None = None
+    decomposition: Decomposition | None = None
+
+
+class RankedToken(_Part):
+    token_id: int
+    token: str
+    probability: float
+    rank: int = Field(description="1 is the most likely token")
+
+
+class LensLayer(_Part):
+    """The logit lens read of one residual stream."""
+
+    hook: str
+    top_k: list[RankedToken]
+    targets: list[RankedToken]
+    value: float
+
+
+class AttributionResult(ResultBase):
+    """``scores`` per prompt token (gradient methods), ``grids`` over components or layer × head (direct logit
+    attribution, per-head layer methods), ``logit_lens`` per layer; ``checks`` the method's self-checks."""
+
+    model: str = Field(validation_alias=AliasChoices("model", "model_id"))
+    method: str
+    options: dict[str, Any]
+    tokens: list[str]
+    token_ids: list[int]
+    target: TargetReport
+    scores: Values | None = Field(default=None, description="one score per token of `tokens`")
+    grids: dict[str, Grid] = Field(default_factory=dict)
+    logit_lens: list[LensLayer] = Field(default_factory=list, validation_alias=AliasChoices("logit_lens", "lens"))
+    checks: Checks
+    warnings: list[str] = Field(default_factory=list)
+
+
+def run(ctx: JobContext, spec: AttributionSpec) -> AttributionResult:
+    from workers.core.attribution import run_attribution
+
+    result = run_attribution(ctx.model, spec.to_request(), progress=ctx.progress, should_cancel=ctx.should_cancel)
+    return AttributionResult.model_validate(result)
+
+
+KIND = Kind(spec=AttributionSpec, result=AttributionResult, run=run, soft_limit_s=300.0, hard_limit_s=330.0)

@@ -1,15 +1,20 @@
-"""What a kind's runner gets besides its spec: the loaded model, a cached activation reader, progress, cancel."""
+"""What a kind's runner gets besides its spec: the loaded model, a cached activation reader, progress, cancel.
+
+Types only at import time: the API imports the kind table, which names this module, without importing torch.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from workers.core.activations import ActivationReader
-from workers.core.hooked_model import HookedModel
-from workers.core.progress import Progress, ShouldCancel
-from workers.core.registry import ModelEntry
+if TYPE_CHECKING:
+    from workers.core.activations import ActivationReader
+    from workers.core.hooked_model import HookedModel
+    from workers.core.progress import Progress, ShouldCancel
+    from workers.core.registry import ModelEntry
+    from workers.core.sae.autoencoder import Sae
 
 __all__ = ["JobContext"]
 
@@ -21,4 +26,4 @@ class JobContext:
     reader: ActivationReader
     progress: Progress
     should_cancel: ShouldCancel
-    load_sae: Callable[[str], Any]
+    load_sae: Callable[[str], Sae]

@@ -1,33 +1,193 @@
-"""``patching`` jobs: :class:`PatchingSpec` → :class:`PatchingRequest` → ``run_patching`` with the cached reader."""
+"""``patching``: activation patching of a clean/corrupted prompt pair, exact, attribution or path patching."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast, get_args
 
-from workers.core.patching import PatchingRequest, run_patching
-from workers.kinds.context import JobContext
-from workers.specs import PatchingSpec
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-__all__ = ["run", "to_request"]
+from workers.core.checks import check_equal_lengths, check_heads, check_indices
+from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText
+from workers.kinds.grids import PatchGrid, by_name
+
+if TYPE_CHECKING:
+    from workers.core.patching import PatchingRequest, PathPatchingRequest
+    from workers.kinds.context import JobContext
+    from workers.kinds.view import ModelView
+
+__all__ = ["KIND", "PATCHING_TARGETS", "PatchingResult", "PatchingSpec", "PathDetails"]
+
+PatchingTarget: TypeAlias = Literal[
+    "resid_pre",
+    "resid_mid",
+    "resid_post",
+    "attn_out",
+    "mlp_out",
+    "attn_out_all_pos",
+    "mlp_out_all_pos",
+    "head_out",
+    "head_out_by_pos",
+    "head_q",
+    "head_k",
+    "head_v",
+    "head_q_by_pos",
+    "head_k_by_pos",
+    "head_v_by_pos",
+    "head_pattern",
+    "head_pattern_by_pos",
+    "head_pattern_dest_src",
+    "every_block",
+]
+PATCHING_TARGETS: tuple[str, ...] = get_args(PatchingTarget)
+Index = Annotated[int, Field(ge=0, le=100_000)]
+Head = Annotated[list[Index], Field(min_length=2, max_length=2, description="[layer, head]")]
 
 
-def to_request(spec: PatchingSpec) -> PatchingRequest:
-    return PatchingRequest(
-        clean_prompt=spec.clean_prompt,
-        corrupted_prompt=spec.corrupted_prompt,
-        answer=spec.answer,
-        wrong_answer=spec.wrong_answer,
-        metric=spec.metric,
-        targets=tuple(spec.targets),
-        method=spec.method,
-        direction=spec.direction,
-        layers=None if spec.layers is None else tuple(spec.layers),
-        positions=None if spec.positions is None else tuple(spec.positions),
+class PatchingSpec(JobSpecBase):
+    """Activation patching between a clean and a corrupted prompt of the same token length.
+
+    ``exact`` and ``attribution`` sweep ``targets``; ``path`` measures each sender head's effect through the
+    ``receivers``' q/k/v inputs only (Wang et al. 2022), everything else frozen.
+    """
+
+    kind: Literal["patching"] = "patching"
+    clean_prompt: Prompt
+    corrupted_prompt: Prompt
+    answer: TokenText
+    wrong_answer: TokenText | None = Field(default=None, description="required by metric logit_diff")
+    metric: Literal["logit_diff", "logprob"] = "logit_diff"
+    targets: Annotated[list[PatchingTarget], Field(min_length=1, max_length=len(PATCHING_TARGETS))] = Field(
+        default_factory=lambda: cast(list[PatchingTarget], ["resid_pre"]),
+        description="exact and attribution: granularities; each gives one layer×position(×head) grid",
     )
-
-
-def run(ctx: JobContext, spec: PatchingSpec) -> dict[str, Any]:
-    result = run_patching(
-        ctx.model, to_request(spec), progress=ctx.progress, should_cancel=ctx.should_cancel, reader=ctx.reader
+    method: Literal["exact", "attribution", "path"] = "exact"
+    direction: Literal["denoise", "noise"] = Field(
+        default="denoise", description="denoise patches clean into corrupted; noise corrupted into clean"
     )
-    return result.to_dict()
+    layers: Annotated[list[Index], Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="exact and attribution: restrict the sweep to these layers (all when absent)"
+    )
+    positions: Annotated[list[Index], Field(min_length=1, max_length=4096)] | None = Field(
+        default=None, description="exact and attribution: restrict the sweep to these positions (all when absent)"
+    )
+    receivers: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
+        default=None, description="path: the receiver heads, [[layer, head], …]; required by method path"
+    )
+    senders: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
+        default=None, description="path: the sender heads swept one at a time (every head when absent)"
+    )
+    receiver_inputs: Annotated[list[Literal["q", "k", "v"]], Field(min_length=1, max_length=3)] = Field(
+        default_factory=lambda: cast(list[Literal["q", "k", "v"]], ["q", "k", "v"]),
+        description="path: which inputs of the receivers carry the senders' effect",
+    )
+    freeze_mlps: bool = Field(default=False, description="path: also freeze MLP outputs at their base values")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PatchingSpec:
+        if self.metric == "logit_diff" and self.wrong_answer is None:
+            raise ValueError("wrong_answer is required when metric is logit_diff")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets must not repeat")
+        if self.method == "path" and self.receivers is None:
+            raise ValueError("receivers is required when method is path")
+        if self.method != "path" and (self.receivers is not None or self.senders is not None):
+            raise ValueError("receivers and senders apply to method path only")
+        return self
+
+    def check(self, view: ModelView) -> None:
+        clean = view.tokenize(self.clean_prompt, field="clean_prompt")
+        corrupted = view.tokenize(self.corrupted_prompt, field="corrupted_prompt")
+        check_equal_lengths(clean, corrupted, view.token_strings(clean), view.token_strings(corrupted))
+        view.token_id(self.answer, field="answer")
+        if self.wrong_answer is not None:
+            view.token_id(self.wrong_answer, field="wrong_answer")
+        card = view.card
+        check_indices(self.layers, card.n_layers, "layers", "layer")
+        check_indices(self.positions, len(clean), "positions", "position")
+        for field, heads in (("receivers", self.receivers), ("senders", self.senders)):
+            if heads is not None:
+                check_heads([(h[0], h[1]) for h in heads], card.n_layers, card.n_heads, field)
+
+    def prompt_lengths(self, view: ModelView) -> list[int]:
+        n = len(view.tokenize(self.clean_prompt, field="clean_prompt"))
+        return [n, n]
+
+    def to_request(self) -> PatchingRequest | PathPatchingRequest:
+        from workers.core.patching import PatchingRequest, PathPatchingRequest
+
+        if self.method == "path":
+            return PathPatchingRequest(
+                clean_prompt=self.clean_prompt,
+                corrupted_prompt=self.corrupted_prompt,
+                answer=self.answer,
+                wrong_answer=self.wrong_answer,
+                metric=self.metric,
+                receivers=tuple((h[0], h[1]) for h in self.receivers or ()),
+                senders=None if self.senders is None else tuple((h[0], h[1]) for h in self.senders),
+                receiver_inputs=tuple(self.receiver_inputs),
+                direction=self.direction,
+                freeze_mlps=self.freeze_mlps,
+            )
+        return PatchingRequest(
+            clean_prompt=self.clean_prompt,
+            corrupted_prompt=self.corrupted_prompt,
+            answer=self.answer,
+            wrong_answer=self.wrong_answer,
+            metric=self.metric,
+            targets=tuple(self.targets),
+            method=self.method,
+            direction=self.direction,
+            layers=None if self.layers is None else tuple(self.layers),
+            positions=None if self.positions is None else tuple(self.positions),
+        )
+
+
+class JointEffect(BaseModel):
+    """All senders patched together."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    raw_value: float = Field(description="the metric with every sender patched at once")
+    value: float | None = Field(description="its normalised effect; null when clean equals corrupted")
+
+
+class PathDetails(BaseModel):
+    """Path patching's receivers and the joint effect of all senders."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    receivers: list[list[int]] = Field(description="[[layer, head], …] whose inputs carried the senders' effect")
+    receiver_inputs: list[str]
+    joint: JointEffect
+
+
+class PatchingResult(ResultBase):
+    """Clean and corrupted metrics and one grid per target (path patching: the ``senders`` layer × head grid)."""
+
+    method: str
+    direction: str
+    metric: str
+    tokens: list[str] = Field(description="the clean prompt's tokens, BOS first")
+    corrupted_tokens: list[str]
+    clean_metric: float
+    corrupted_metric: float
+    normalised: bool = Field(description="false when the clean and corrupted metrics are equal")
+    targets: Annotated[dict[str, PatchGrid], BeforeValidator(by_name)]
+    path: PathDetails | None = Field(default=None, description="method path only")
+    warnings: list[str] = Field(default_factory=list)
+
+
+def run(ctx: JobContext, spec: PatchingSpec) -> PatchingResult:
+    from workers.core.patching import PathPatchingRequest, run_patching, run_path_patching
+
+    request = spec.to_request()
+    if isinstance(request, PathPatchingRequest):
+        path = run_path_patching(
+            ctx.model, request, progress=ctx.progress, should_cancel=ctx.should_cancel, reader=ctx.reader
+        )
+        return PatchingResult.model_validate(path)
+    sweep = run_patching(ctx.model, request, progress=ctx.progress, should_cancel=ctx.should_cancel, reader=ctx.reader)
+    return PatchingResult.model_validate(sweep)
+
+
+KIND = Kind(spec=PatchingSpec, result=PatchingResult, run=run, soft_limit_s=600.0, hard_limit_s=660.0)

@@ -1,8 +1,8 @@
-"""Frozen result types of the attribution methods, and their JSON wire form.
+"""Frozen result types of the attribution methods.
 
 Every result carries the prompt's tokens as strings and the target with its value, so a dashboard can draw it
-without a second request. Tensors stay tensors inside (tests compare them directly); ``to_dict`` turns them
-into plain lists.
+without a second request. Tensors stay tensors (tests compare them directly); :mod:`workers.kinds.attribution`
+reads these objects into the wire form.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
-SCHEMA_VERSION = 1
-"""Bumped whenever a key of :meth:`AttributionResult.to_dict` changes meaning."""
 
 
 @dataclass(frozen=True)
@@ -28,16 +25,6 @@ class TargetReport:
     tokens: tuple[str, ...]
     value: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "description": self.description,
-            "kind": self.kind,
-            "position": self.position,
-            "token_ids": list(self.token_ids),
-            "tokens": list(self.tokens),
-            "value": self.value,
-        }
-
 
 @dataclass(frozen=True, eq=False)
 class Grid:
@@ -46,13 +33,6 @@ class Grid:
     axes: tuple[str, ...]
     labels: Mapping[str, tuple[str, ...]]
     values: torch.Tensor
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "axes": list(self.axes),
-            "labels": {axis: list(names) for axis, names in self.labels.items()},
-            "values": self.values.tolist(),
-        }
 
 
 @dataclass(frozen=True)
@@ -72,16 +52,6 @@ class Completeness:
     def expected(self) -> float:
         return self.input_value - self.baseline_value
 
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "attribution_sum": self.attribution_sum,
-            "input_value": self.input_value,
-            "baseline_value": self.baseline_value,
-            "expected": self.expected,
-            "delta": self.delta,
-            "relative_error": self.relative_error,
-        }
-
 
 @dataclass(frozen=True)
 class Decomposition:
@@ -94,13 +64,6 @@ class Decomposition:
     def residual_error(self) -> float:
         return self.target_value - self.component_sum
 
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "component_sum": self.component_sum,
-            "target_value": self.target_value,
-            "residual_error": self.residual_error,
-        }
-
 
 @dataclass(frozen=True)
 class RankedToken:
@@ -111,9 +74,6 @@ class RankedToken:
     probability: float
     rank: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"token_id": self.token_id, "token": self.token, "probability": self.probability, "rank": self.rank}
-
 
 @dataclass(frozen=True)
 class LensLayer:
@@ -123,14 +83,6 @@ class LensLayer:
     top_k: tuple[RankedToken, ...]
     targets: tuple[RankedToken, ...]
     value: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hook": self.hook,
-            "top_k": [token.to_dict() for token in self.top_k],
-            "targets": [token.to_dict() for token in self.targets],
-            "value": self.value,
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,30 +105,9 @@ class AttributionResult:
     decomposition: Decomposition | None = None
     warnings: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
-    schema_version: int = SCHEMA_VERSION
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form stored as the job's result."""
-        checks: dict[str, Any] = {}
-        if self.completeness is not None:
-            checks["completeness"] = self.completeness.to_dict()
-        if self.decomposition is not None:
-            checks["decomposition"] = self.decomposition.to_dict()
-        out: dict[str, Any] = {
-            "schema_version": self.schema_version,
-            "model": self.model_id,
-            "method": self.method,
-            "options": dict(self.options),
-            "tokens": list(self.tokens),
-            "token_ids": list(self.token_ids),
-            "target": self.target.to_dict(),
-        }
-        if self.scores is not None:
-            out["scores"] = self.scores.tolist()
-        if self.grids:
-            out["grids"] = {name: grid.to_dict() for name, grid in self.grids.items()}
-        if self.lens:
-            out["logit_lens"] = [layer.to_dict() for layer in self.lens]
-        out["checks"] = checks
-        out["warnings"] = list(self.warnings)
-        return out
+    @property
+    def checks(self) -> dict[str, Completeness | Decomposition]:
+        """The method's self-checks by name, as the wire groups them."""
+        found = {"completeness": self.completeness, "decomposition": self.decomposition}
+        return {name: check for name, check in found.items() if check is not None}

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from workers.core.attribution.request import TargetKind, TargetSpec
+from workers.core.checks import check_position
 from workers.core.errors import InvalidRequestError
 from workers.core.hooked_model import HookedModel
 
@@ -61,14 +62,8 @@ def resolve_target(model: HookedModel, spec: TargetSpec, n_positions: int) -> Ta
         ids = (model.token_id(spec.token, field="target.token"),)
     else:
         raise InvalidRequestError("give exactly one of target.token and target.contrast", field="target")
-    position = n_positions - 1 if spec.position is None else spec.position
-    if not -n_positions <= position < n_positions:
-        raise InvalidRequestError(
-            f"position {spec.position} is out of range; the prompt has {n_positions} tokens "
-            f"(positions 0..{n_positions - 1}, or −1..−{n_positions} from the end)",
-            field="target.position",
-        )
-    return Target(kind=spec.kind, position=position % n_positions, token_ids=ids, tokens=texts)
+    position = check_position(spec.position, n_positions)
+    return Target(kind=spec.kind, position=position, token_ids=ids, tokens=texts)
 
 
 class Readout:

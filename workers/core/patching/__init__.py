@@ -7,7 +7,7 @@ and a request, reporting progress and polling cancellation between chunks.
 from workers.core.patching.budget import DEFAULT_MEMORY_BUDGET
 from workers.core.patching.path import run_path_patching
 from workers.core.patching.request import PatchingRequest, PathPatchingRequest
-from workers.core.patching.results import SCHEMA_VERSION, PatchingResult, PathPatchingResult, TargetResult
+from workers.core.patching.results import PatchingResult, PathPatchingResult, TargetResult
 from workers.core.patching.sweep import run_patching
 from workers.core.patching.targets import COMPOSITES, GRANULARITIES, TARGET_NAMES
 
@@ -15,7 +15,6 @@ __all__ = [
     "COMPOSITES",
     "DEFAULT_MEMORY_BUDGET",
     "GRANULARITIES",
-    "SCHEMA_VERSION",
     "TARGET_NAMES",
     "PatchingRequest",
     "PatchingResult",

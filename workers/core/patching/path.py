@@ -19,12 +19,13 @@ from collections.abc import Sequence
 import torch
 
 from workers.core.activations import ActivationReader, forward_reader
+from workers.core.checks import check_heads
 from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric, normalised_effect
 from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
-from workers.core.patching.request import PathPatchingRequest, check_heads, tokenize_pair
-from workers.core.patching.results import PathPatchingResult, TargetResult
+from workers.core.patching.request import PathPatchingRequest, tokenize_pair
+from workers.core.patching.results import JointEffect, PathPatchingResult, TargetResult
 from workers.core.patching.runs import final_resid
 from workers.core.patching.sweep import UNDEFINED_NORMALISATION
 from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
@@ -45,9 +46,13 @@ def run_path_patching(
     metric = AnswerMetric.for_model(model, request.metric, request.answer, request.wrong_answer)
     pair = tokenize_pair(model, request.clean_prompt, request.corrupted_prompt)
     facts = model.facts
-    receivers = check_heads(request.receivers, model, "receivers")
+    receivers = check_heads(request.receivers, facts.n_layers, facts.n_heads, "receivers")
     every_head = [(layer, head) for layer in range(facts.n_layers) for head in range(facts.n_heads)]
-    senders = check_heads(request.senders, model, "senders") if request.senders is not None else every_head
+    senders = (
+        every_head
+        if request.senders is None
+        else check_heads(request.senders, facts.n_layers, facts.n_heads, "senders")
+    )
     noise = request.direction == "noise"
     base_tokens, donor_tokens = (pair.clean, pair.corrupted) if noise else (pair.corrupted, pair.clean)
 
@@ -98,8 +103,7 @@ def run_path_patching(
         receivers=tuple(receivers),
         receiver_inputs=tuple(request.receiver_inputs),
         senders=sender_result,
-        joint_raw=joint_raw,
-        joint_normalised=None if joint_norm is None else float(joint_norm),
+        joint=JointEffect(joint_raw, None if joint_norm is None else float(joint_norm)),
         warnings=() if clean_metric != corrupted_metric else (UNDEFINED_NORMALISATION,),
     )
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 import torch
 
+from workers.core.checks import check_equal_lengths
 from workers.core.errors import InvalidRequestError
 from workers.core.hooked_model import HookedModel
 from workers.core.metrics import METRIC_KINDS, MetricKind
@@ -118,45 +119,5 @@ def tokenize_pair(model: HookedModel, clean_prompt: str, corrupted_prompt: str) 
     corrupted = model.tokenize(corrupted_prompt, field="corrupted_prompt")
     clean_strings = tuple(model.token_strings(clean))
     corrupted_strings = tuple(model.token_strings(corrupted))
-    if clean.shape[1] != corrupted.shape[1]:
-        shared = min(clean.shape[1], corrupted.shape[1])
-        diverge = next(
-            (i for i in range(shared) if int(clean[0, i]) != int(corrupted[0, i])),
-            shared,
-        )
-
-        def at(strings: tuple[str, ...]) -> str:
-            return repr(strings[diverge]) if diverge < len(strings) else "(end)"
-
-        raise InvalidRequestError(
-            f"the clean prompt is {clean.shape[1]} tokens and the corrupted prompt {corrupted.shape[1]}; "
-            f"patching needs equal lengths. They first differ at position {diverge}: "
-            f"clean {at(clean_strings)}, corrupted {at(corrupted_strings)}",
-            field="corrupted_prompt",
-        )
+    check_equal_lengths(clean[0].tolist(), corrupted[0].tolist(), clean_strings, corrupted_strings)
     return PromptPair(clean, corrupted, clean_strings, corrupted_strings)
-
-
-def check_indices(values: Sequence[int] | None, size: int, field: str, what: str) -> list[int]:
-    """``values`` (all of ``0..size-1`` when ``None``), each in range and listed once."""
-    if values is None:
-        return list(range(size))
-    if not values:
-        raise InvalidRequestError(f"{field} is empty; leave it out for all {what}s", field=field)
-    bad = [v for v in values if not 0 <= v < size]
-    if bad:
-        raise InvalidRequestError(f"{what} {bad} out of range: valid {what}s are 0..{size - 1}", field=field)
-    if len(set(values)) != len(values):
-        raise InvalidRequestError(f"{field} lists a {what} twice: {list(values)}", field=field)
-    return list(values)
-
-
-def check_heads(heads: Sequence[tuple[int, int]], model: HookedModel, field: str) -> list[tuple[int, int]]:
-    """``(layer, head)`` pairs, each in range."""
-    n_layers, n_heads = model.facts.n_layers, model.facts.n_heads
-    bad = [pair for pair in heads if not (0 <= pair[0] < n_layers and 0 <= pair[1] < n_heads)]
-    if bad:
-        raise InvalidRequestError(
-            f"heads {bad} out of range: layers are 0..{n_layers - 1}, heads 0..{n_heads - 1}", field=field
-        )
-    return list(dict.fromkeys((int(layer), int(head)) for layer, head in heads))

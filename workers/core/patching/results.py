@@ -1,18 +1,13 @@
-"""Patching results: frozen, tensor-backed, and JSON-ready through ``to_dict`` (axes, labels, nested values)."""
+"""Patching results: frozen and tensor-backed; :mod:`workers.kinds.patching` reads them into the wire form."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from workers.core.errors import InvalidRequestError
-
-SCHEMA_VERSION = 1
-"""Bumped whenever the shape of ``to_dict`` changes."""
 
 Label = str | int
 
@@ -20,14 +15,6 @@ Label = str | int
 def position_labels(tokens: Sequence[str]) -> list[str]:
     """``"3: Mary"``: index and token, so repeated tokens stay distinguishable on an axis."""
     return [f"{i}: {token}" for i, token in enumerate(tokens)]
-
-
-def json_values(values: torch.Tensor) -> Any:
-    """Nested lists of floats, ``None`` where a value is undefined (NaN)."""
-    if values.dim() == 0:
-        value = float(values)
-        return None if math.isnan(value) else value
-    return [json_values(row) for row in values]
 
 
 @dataclass(frozen=True)
@@ -44,15 +31,6 @@ class TargetResult:
     def values(self) -> torch.Tensor:
         """What a dashboard draws: the normalised effect, or the raw metric when normalisation is undefined."""
         return self.raw if self.normalised is None else self.normalised
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "axes": list(self.axes),
-            "labels": {axis: list(self.labels[axis]) for axis in self.axes},
-            "values": json_values(self.values),
-            "raw_values": json_values(self.raw),
-            "normalised": self.normalised is not None,
-        }
 
 
 @dataclass(frozen=True)
@@ -79,20 +57,13 @@ class PatchingResult:
                 return result
         raise InvalidRequestError(f"no result for target {name!r}", field="targets")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "method": self.method,
-            "direction": self.direction,
-            "metric": self.metric,
-            "tokens": list(self.tokens),
-            "corrupted_tokens": list(self.corrupted_tokens),
-            "clean_metric": self.clean_metric,
-            "corrupted_metric": self.corrupted_metric,
-            "normalised": self.normalised,
-            "targets": {result.name: result.to_dict() for result in self.targets},
-            "warnings": list(self.warnings),
-        }
+
+@dataclass(frozen=True)
+class JointEffect:
+    """All senders patched at once: the metric, and its normalised effect (``None`` when undefined)."""
+
+    raw_value: float
+    value: float | None
 
 
 @dataclass(frozen=True)
@@ -108,23 +79,21 @@ class PathPatchingResult:
     receivers: tuple[tuple[int, int], ...]
     receiver_inputs: tuple[str, ...]
     senders: TargetResult
-    joint_raw: float
-    joint_normalised: float | None
+    joint: JointEffect
     warnings: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "direction": self.direction,
-            "metric": self.metric,
-            "tokens": list(self.tokens),
-            "corrupted_tokens": list(self.corrupted_tokens),
-            "clean_metric": self.clean_metric,
-            "corrupted_metric": self.corrupted_metric,
-            "normalised": self.joint_normalised is not None,
-            "receivers": [list(receiver) for receiver in self.receivers],
-            "receiver_inputs": list(self.receiver_inputs),
-            "senders": self.senders.to_dict(),
-            "joint": {"raw_value": self.joint_raw, "value": self.joint_normalised},
-            "warnings": list(self.warnings),
-        }
+    method: str = "path"
+
+    @property
+    def targets(self) -> tuple[TargetResult, ...]:
+        """The sender grid, in the same form as a sweep's targets."""
+        return (self.senders,)
+
+    @property
+    def normalised(self) -> bool:
+        return self.joint.value is not None
+
+    @property
+    def path(self) -> PathPatchingResult:
+        """The path-specific facts (receivers, joint effect) are this object's own."""
+        return self

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from workers.core.activations import ActivationReader, forward_reader
+from workers.core.checks import check_indices
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName, sorted_hooks
 from workers.core.metrics import AnswerMetric, normalised_effect
 from workers.core.patching.attribution_patching import attribution_patch_metrics, gradient_run
 from workers.core.patching.exact import exact_patch_metrics
-from workers.core.patching.request import PatchingRequest, check_indices, tokenize_pair
+from workers.core.patching.request import PatchingRequest, tokenize_pair
 from workers.core.patching.results import Label, PatchingResult, TargetResult, position_labels
 from workers.core.patching.runs import PatchRuns, final_resid, resume_hooks
 from workers.core.patching.targets import COMPOSITES, GRANULARITIES, TargetPlan, expand_targets, plan_target

@@ -77,7 +77,7 @@ def test_every_sender_matches_full_forwards(family: str, freeze_mlps: bool) -> N
             expected = _reference(model, [(layer, head)], receivers, inputs, freeze_mlps)
             assert abs(result.senders.raw[layer, head].item() - expected) < TOLERANCE
     every = [(layer, head) for layer in range(3) for head in range(4)]
-    assert abs(result.joint_raw - _reference(model, every, receivers, inputs, freeze_mlps)) < TOLERANCE
+    assert abs(result.joint.raw_value - _reference(model, every, receivers, inputs, freeze_mlps)) < TOLERANCE
     assert result.senders.raw[:2].std().item() > 1e-3
 
 
@@ -101,8 +101,8 @@ def test_all_heads_of_a_layer_into_all_heads_of_the_next_is_a_residual_shift(gpt
         freeze_mlps=True,
     )
     result = run_path_patching(gpt2, request)
-    assert abs(result.joint_raw - expected) < TOLERANCE
-    assert abs(result.joint_raw - result.clean_metric) > 1e-3
+    assert abs(result.joint.raw_value - expected) < TOLERANCE
+    assert abs(result.joint.raw_value - result.clean_metric) > 1e-3
 
 
 def test_senders_without_a_path_have_exactly_no_effect(gpt2: HookedModel) -> None:
