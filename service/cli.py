@@ -3,7 +3,7 @@
 
 Configuration comes from the environment (see :class:`service.settings.ServiceSettings` and
 :class:`workers.settings.WorkerSettings`): ``REDIS_URL`` switches to production mode, ``INTERP_REGISTRY`` names
-the registry file.
+the registry file. A variable or registry file that cannot be used stops the command with one line naming it.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from service.settings import ServiceSettings
+from workers.core.errors import RegistryConfigError
+from workers.settings import SettingsError
 
 __all__ = ["main"]
 
@@ -26,7 +27,7 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
 
     from service.embedded import build_embedded
 
-    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
     service = build_embedded(settings)
     mode = "Redis" if settings.workers.broker_url else "in-memory broker, jobs do not survive a restart"
     log.warning("interp serve: embedded mode (%s) on http://%s:%s", mode, settings.host, settings.port)
@@ -106,5 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     spec.add_argument("--output", default="openapi.yaml")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = ServiceSettings.from_env()
-    {"serve": _serve, "api": _api, "worker": _worker, "openapi": _openapi}[args.command](args, settings)
+    try:
+        settings = ServiceSettings.from_env()
+        {"serve": _serve, "api": _api, "worker": _worker, "openapi": _openapi}[args.command](args, settings)
+    except (SettingsError, RegistryConfigError) as exc:
+        # A deployment mistake: the operator needs the variable or key at fault, not a traceback.
+        raise SystemExit(f"interp {args.command}: {exc}") from None

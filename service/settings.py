@@ -1,37 +1,29 @@
-"""HTTP service configuration, read from the environment once in :func:`service.app.create_app`'s callers."""
+"""HTTP service configuration, read from the environment once by :func:`service.app.create_app`'s callers."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Any
 
-from workers.settings import WorkerSettings
+from pydantic import Field
+
+from workers.settings import EnvSettings, WorkerSettings
 
 __all__ = ["ServiceSettings"]
 
 
-@dataclass(frozen=True)
-class ServiceSettings:
+class ServiceSettings(EnvSettings):
     """Limits of the HTTP layer plus the worker settings the API shares (broker, stores, registry)."""
 
-    workers: WorkerSettings = field(default_factory=WorkerSettings)
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = 1_048_576
-    max_wait_s: float = 60.0
-    max_page_size: int = 100
-    default_tenant: str = "default"
-    sse_heartbeat_s: float = 15.0
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    host: str = Field("127.0.0.1", validation_alias="INTERP_HOST")
+    port: int = Field(8000, ge=1, le=65535, validation_alias="INTERP_PORT")
+    max_body_bytes: int = Field(1_048_576, gt=0, validation_alias="INTERP_MAX_BODY_BYTES")
+    max_wait_s: float = Field(60.0, ge=0, validation_alias="INTERP_MAX_WAIT_S")
+    default_tenant: str = Field("default", min_length=1, validation_alias="INTERP_DEFAULT_TENANT")
+    sse_heartbeat_s: float = Field(15.0, gt=0, validation_alias="INTERP_SSE_HEARTBEAT_S")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
-        env = os.environ if env is None else env
-        return cls(
-            workers=WorkerSettings.from_env(env),
-            host=env.get("INTERP_HOST", "127.0.0.1"),
-            port=int(env.get("INTERP_PORT", 8000)),
-            max_body_bytes=int(env.get("INTERP_MAX_BODY_BYTES", 1_048_576)),
-            max_wait_s=float(env.get("INTERP_MAX_WAIT_S", 60.0)),
-            default_tenant=env.get("INTERP_DEFAULT_TENANT", "default"),
-        )
+    def _env_values(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """The worker settings come from the same environment."""
+        return {**super()._env_values(env), "workers": WorkerSettings.from_env(env)}

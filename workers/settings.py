@@ -1,88 +1,181 @@
-"""Worker and queue configuration: one typed object, read from the environment once, in a factory.
+"""Worker and queue configuration: one typed, frozen object, read from the environment once, in a factory.
 
 Every process (API, worker, embedded) builds a :class:`WorkerSettings` with :meth:`WorkerSettings.from_env` and
-passes it down; nothing reads ``os.environ`` at import time.
+passes it down; nothing reads ``os.environ`` at import time. Each field states its default and the variable that
+sets it (its ``validation_alias``) once; a value that does not parse is a :class:`SettingsError` naming the
+variable.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from workers.core.registry import Registry
+from workers.kinds import KINDS
 
-__all__ = ["KIND_NAMES", "TimeLimits", "WorkerSettings", "load_registry"]
+__all__ = [
+    "EnvSettings",
+    "SettingsError",
+    "TimeLimits",
+    "WorkerSettings",
+    "kind_limits",
+    "limit_variable",
+    "load_registry",
+]
 
-KIND_NAMES: tuple[str, ...] = ("attribution", "patching", "sae_encode", "steer")
-
-_DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
-    "attribution": (300.0, 330.0),
-    "patching": (600.0, 660.0),
-    "sae_encode": (120.0, 150.0),
-    "steer": (300.0, 330.0),
-}
+HARD_LIMIT_GRACE_S = 5.0
+"""A hard limit left at its default stays at least this far past the soft one, so the soft limit can fire."""
 
 
-@dataclass(frozen=True)
-class TimeLimits:
+class SettingsError(ValueError):
+    """A variable whose value cannot be used; the message names the variable, on one line."""
+
+
+class TimeLimits(BaseModel):
     """Soft limit (the job fails with ``time_limit``) and hard limit (the worker process is killed), seconds."""
 
-    soft: float
-    hard: float
+    model_config = ConfigDict(frozen=True)
+
+    soft: NonNegativeFloat
+    hard: PositiveFloat
+
+    @model_validator(mode="after")
+    def _hard_after_soft(self) -> Self:
+        """A hard limit at or before the soft one kills the worker before the job can fail cleanly."""
+        if self.hard <= self.soft:
+            raise ValueError(f"the hard limit ({self.hard:g} s) must exceed the soft limit ({self.soft:g} s)")
+        return self
 
 
-def _limits_from_env(env: Mapping[str, str]) -> dict[str, TimeLimits]:
-    limits: dict[str, TimeLimits] = {}
-    for kind, (soft, hard) in _DEFAULT_LIMITS.items():
-        key = kind.upper()
-        soft_s = float(env.get(f"INTERP_{key}_SOFT_LIMIT_S", soft))
-        hard_s = float(env.get(f"INTERP_{key}_HARD_LIMIT_S", max(hard, soft_s + 5)))
-        limits[kind] = TimeLimits(soft=soft_s, hard=hard_s)
-    return limits
+def kind_limits() -> Mapping[str, TimeLimits]:
+    """Each job kind's default limits, from the kinds table: settings hold no kind list of their own."""
+    return {name: TimeLimits(soft=kind.soft_limit_s, hard=kind.hard_limit_s) for name, kind in KINDS.items()}
 
 
-def _groups_from_env(value: str) -> dict[str, str]:
-    """``"gemma-3-270m=gemma,tiny-gpt2=tiny"`` → model id → group name."""
-    groups: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        model_id, _, group = item.partition("=")
-        if not group:
-            raise ValueError(f"INTERP_MODEL_GROUPS item {item!r} is not model=group")
-        groups[model_id.strip()] = group.strip()
-    return groups
+def limit_variable(kind: str, bound: str) -> str:
+    """The variable of one kind's ``soft`` or ``hard`` limit: ``INTERP_PATCHING_SOFT_LIMIT_S``."""
+    return f"INTERP_{kind.upper()}_{bound.upper()}_LIMIT_S"
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
+class _EnvSource(PydanticBaseSettingsSource):
+    """Each field from the variable its ``validation_alias`` names, in any mapping; an empty variable is unset.
+
+    A mapping rather than ``os.environ`` alone, so tests and subprocess launchers pass their environment directly.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = field.validation_alias
+        if not isinstance(variable, str):  # not read from the environment (a nested settings object)
+            return None, field_name, False
+        return self.env.get(variable) or None, variable, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The variable behind an error's location: the alias itself, or a kind's limit variables."""
+    if len(loc) >= 2 and loc[0] == "time_limits":
+        bounds = [str(loc[2])] if len(loc) > 2 else ["soft", "hard"]
+        return " / ".join(limit_variable(str(loc[1]), bound) for bound in bounds)
+    return ".".join(str(part) for part in loc)
+
+
+def _describe(exc: ValidationError) -> str:
+    """``INTERP_PORT: Input should be a valid integer, …`` for each problem, on one line; never the value."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        reason = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        problems.append(f"{_variable(tuple(error['loc']))}: {reason}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+class EnvSettings(BaseSettings):
+    """Frozen settings built with keywords (tests, the OpenAPI document) or from the environment (processes)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments only: the environment is read by :meth:`from_env`, so settings built in a test never
+        depend on the shell that runs it."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """Settings from ``env`` (``os.environ`` by default); :class:`SettingsError` names each bad variable."""
+        env = os.environ if env is None else env
+        try:
+            return cls(**cls._env_values(env))
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from exc
+
+    @classmethod
+    def _env_values(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """The constructor's arguments found in ``env``; subclasses add what no single variable holds."""
+        return _EnvSource(cls, env)()
+
+
+class WorkerSettings(EnvSettings):
     """Broker, stores, limits and model-serving configuration shared by the API and the workers.
 
     ``broker_url`` ``None`` means embedded mode: in-memory broker, in-process job store and activation cache.
     """
 
-    broker_url: str | None = None
-    redis_url: str | None = None
-    key_prefix: str = "interp:"
-    registry_path: Path | None = None
-    model_cache_dir: Path = Path(".cache/models")
-    pool_max_bytes: int = 8 * 1024**3
-    job_ttl_s: int = 7 * 24 * 3600
-    cache_ttl_s: int = 24 * 3600
-    cache_max_bytes: int = 2 * 1024**3
-    cache_max_entry_bytes: int = 256 * 1024**2
-    job_memory_bytes: int = 8 * 1024**3
-    visibility_timeout_s: int = 3600
-    max_deliveries: int = 3
-    worker_concurrency: int = 1
-    webhook_secret: str = "change-me"
-    webhook_timeout_s: float = 5.0
-    webhook_max_retries: int = 5
-    webhook_backoff_s: float = 1.0
-    model_groups: Mapping[str, str] = field(default_factory=dict)
-    time_limits: Mapping[str, TimeLimits] = field(
-        default_factory=lambda: {k: TimeLimits(s, h) for k, (s, h) in _DEFAULT_LIMITS.items()}
-    )
+    broker_url: str | None = Field(None, validation_alias="BROKER_URL")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    key_prefix: str = Field("interp:", validation_alias="INTERP_KEY_PREFIX")
+    registry_path: Path | None = Field(None, validation_alias="INTERP_REGISTRY")
+    model_cache_dir: Path = Field(Path(".cache/models"), validation_alias="INTERP_CACHE_DIR")
+    pool_max_bytes: int = Field(8 * 1024**3, ge=0, validation_alias="INTERP_POOL_MAX_BYTES")
+    job_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias="INTERP_JOB_TTL_S")
+    cache_ttl_s: int = Field(24 * 3600, gt=0, validation_alias="INTERP_CACHE_TTL_S")
+    cache_max_bytes: int = Field(2 * 1024**3, ge=0, validation_alias="INTERP_CACHE_MAX_BYTES")
+    cache_max_entry_bytes: int = Field(256 * 1024**2, ge=0, validation_alias="INTERP_CACHE_MAX_ENTRY_BYTES")
+    job_memory_bytes: int = Field(8 * 1024**3, gt=0, validation_alias="INTERP_JOB_MEMORY_BYTES")
+    visibility_timeout_s: int = Field(3600, gt=0, validation_alias="INTERP_VISIBILITY_TIMEOUT_S")
+    max_deliveries: int = Field(3, ge=1, validation_alias="INTERP_MAX_DELIVERIES")
+    worker_concurrency: int = Field(1, ge=1, validation_alias="INTERP_WORKER_CONCURRENCY")
+    webhook_secret: SecretStr = Field(SecretStr("change-me"), validation_alias="INTERP_WEBHOOK_SECRET")
+    webhook_timeout_s: float = Field(5.0, gt=0, validation_alias="INTERP_WEBHOOK_TIMEOUT_S")
+    webhook_max_retries: int = Field(5, ge=0, validation_alias="INTERP_WEBHOOK_MAX_RETRIES")
+    webhook_backoff_s: float = Field(1.0, ge=0, validation_alias="INTERP_WEBHOOK_BACKOFF_S")
+    model_groups: Mapping[str, str] = Field(default_factory=dict, validation_alias="INTERP_MODEL_GROUPS")
+    time_limits: Mapping[str, TimeLimits] = Field(default_factory=kind_limits)
+    """Per kind; set by ``INTERP_<KIND>_SOFT_LIMIT_S`` and ``INTERP_<KIND>_HARD_LIMIT_S``."""
 
     @property
     def embedded(self) -> bool:
@@ -92,35 +185,56 @@ class WorkerSettings:
         """The Celery queue of a model's group: a worker started with that queue loads only those models."""
         return f"interp.models.{self.model_groups.get(model_id, model_id)}"
 
+    @field_validator("model_groups", mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
-        """``REDIS_URL`` switches to production mode (broker and stores); ``BROKER_URL`` may point elsewhere."""
-        env = os.environ if env is None else env
-        redis_url = env.get("REDIS_URL") or None
-        broker_url = env.get("BROKER_URL") or redis_url
-        registry = env.get("INTERP_REGISTRY")
-        return cls(
-            broker_url=broker_url,
-            redis_url=redis_url,
-            key_prefix=env.get("INTERP_KEY_PREFIX", "interp:"),
-            registry_path=Path(registry) if registry else None,
-            model_cache_dir=Path(env.get("INTERP_CACHE_DIR", ".cache/models")),
-            pool_max_bytes=int(env.get("INTERP_POOL_MAX_BYTES", 8 * 1024**3)),
-            job_ttl_s=int(env.get("INTERP_JOB_TTL_S", 7 * 24 * 3600)),
-            cache_ttl_s=int(env.get("INTERP_CACHE_TTL_S", 24 * 3600)),
-            cache_max_bytes=int(env.get("INTERP_CACHE_MAX_BYTES", 2 * 1024**3)),
-            cache_max_entry_bytes=int(env.get("INTERP_CACHE_MAX_ENTRY_BYTES", 256 * 1024**2)),
-            job_memory_bytes=int(env.get("INTERP_JOB_MEMORY_BYTES", 8 * 1024**3)),
-            visibility_timeout_s=int(env.get("INTERP_VISIBILITY_TIMEOUT_S", 3600)),
-            max_deliveries=int(env.get("INTERP_MAX_DELIVERIES", 3)),
-            worker_concurrency=int(env.get("INTERP_WORKER_CONCURRENCY", 1)),
-            webhook_secret=env.get("INTERP_WEBHOOK_SECRET", "change-me"),
-            webhook_timeout_s=float(env.get("INTERP_WEBHOOK_TIMEOUT_S", 5.0)),
-            webhook_max_retries=int(env.get("INTERP_WEBHOOK_MAX_RETRIES", 5)),
-            webhook_backoff_s=float(env.get("INTERP_WEBHOOK_BACKOFF_S", 1.0)),
-            model_groups=_groups_from_env(env.get("INTERP_MODEL_GROUPS", "")),
-            time_limits=_limits_from_env(env),
-        )
+    def _parse_groups(cls, value: Any) -> Any:
+        """``"gemma-3-270m=gemma,tiny-gpt2=tiny"`` → model id → group name."""
+        if not isinstance(value, str):
+            return value
+        groups: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            model_id, _, group = (part.strip() for part in item.partition("="))
+            if not model_id or not group:
+                raise ValueError(f"item {item!r} is not model=group")
+            groups[model_id] = group
+        return groups
+
+    @field_validator("time_limits", mode="before")
+    @classmethod
+    def _every_kind(cls, value: Any) -> Any:
+        """Every kind gets limits: a kind or bound not given takes the kind's default, and a default hard limit
+        moves past a raised soft one (``INTERP_PATCHING_SOFT_LIMIT_S=900`` alone gives a hard limit of 905 s)."""
+        if not isinstance(value, Mapping):
+            return value
+        given = dict(value)
+        limits: dict[str, Any] = {}
+        for kind, default in kind_limits().items():
+            bounds = given.pop(kind, None)
+            if not isinstance(bounds, TimeLimits):
+                bounds = dict(bounds or {})
+                soft = bounds.setdefault("soft", default.soft)
+                try:
+                    floor = float(soft) + HARD_LIMIT_GRACE_S
+                except (TypeError, ValueError):
+                    floor = default.hard  # the soft value's own check reports it
+                bounds.setdefault("hard", max(default.hard, floor))
+            limits[kind] = bounds
+        return {**limits, **given}
+
+    @classmethod
+    def _env_values(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """``BROKER_URL`` defaults to ``REDIS_URL``: one URL switches to production mode. Limits are per kind."""
+        values = super()._env_values(env)
+        if "BROKER_URL" not in values and "REDIS_URL" in values:
+            values["BROKER_URL"] = values["REDIS_URL"]
+        limits: dict[str, dict[str, str]] = {}
+        for kind in kind_limits():
+            given = {bound: env[limit_variable(kind, bound)] for bound in ("soft", "hard")
+                     if env.get(limit_variable(kind, bound))}
+            if given:
+                limits[kind] = given
+        values["time_limits"] = limits
+        return values
 
 
 def load_registry(settings: WorkerSettings) -> Registry:

@@ -1,8 +1,10 @@
 """The registry of served models and their SAEs, read from one TOML file into frozen dataclasses.
 
 Only ids listed here are served: a request naming anything else is refused with the list of served ids. The file
-is validated as it is read, and every error names the dotted key at fault (``models.tiny.source.kind``), so a
-typo in a deployment fails at start-up rather than on the first request.
+is validated as it is read, by pydantic models of its tables (the source discriminated on ``kind``), and every
+error is a :class:`RegistryConfigError` naming the dotted key at fault (``models.tiny.source.kind``), so a typo in
+a deployment fails at start-up rather than on the first request. The rest of the code sees only the frozen
+dataclasses below, never the schema models.
 
 File shape (relative paths are resolved against the file's directory)::
 
@@ -30,7 +32,10 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias, cast, get_args
+from typing import Annotated, Any, Literal, Self, TypeAlias
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from workers.core.errors import RegistryConfigError, UnknownHookError, UnknownModelError, UnknownSaeError
 from workers.core.hooks import parse_hook_name
@@ -171,16 +176,12 @@ class Registry:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base_dir: Path) -> Registry:
         """Validate an already-parsed registry document (the TOML file's contents)."""
-        table = _Table(data, "")
-        allow = table.optional("allow_downloads", bool, False)
-        models_table = table.table("models")
-        table.finish()
-        entries = tuple(
-            _parse_model(model_id, models_table.table(model_id), base_dir) for model_id in models_table.names()
-        )
-        if not entries:
-            raise RegistryConfigError("registry lists no models", field="models")
-        return cls(models=entries, allow_downloads=allow)
+        try:
+            document = _RegistryFile.model_validate(data)
+        except ValidationError as exc:
+            raise _config_error(exc) from exc
+        entries = tuple(table.entry(model_id, base_dir) for model_id, table in document.models.items())
+        return cls(models=entries, allow_downloads=document.allow_downloads)
 
     @classmethod
     def default(cls) -> Registry:
@@ -190,75 +191,39 @@ class Registry:
         return cls.from_mapping(tomllib.loads(text), base_dir=Path(str(files("workers.core"))))
 
 
-class _Table:
-    """A TOML table being validated: typed lookups that name the dotted key, and a check for unknown keys."""
-
-    def __init__(self, data: object, prefix: str) -> None:
-        if not isinstance(data, Mapping):
-            raise RegistryConfigError(f"{prefix or 'registry'} must be a table", field=prefix or None)
-        self.data: Mapping[str, Any] = data
-        self.prefix = prefix
-        self.seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def names(self) -> list[str]:
-        self.seen.update(self.data)
-        return list(self.data)
-
-    def required(self, name: str, kind: type[Any]) -> Any:
-        if name not in self.data:
-            raise RegistryConfigError(f"missing required key {self.key(name)}", field=self.key(name))
-        return self.optional(name, kind, None)
-
-    def optional(self, name: str, kind: type[Any], default: Any) -> Any:
-        self.seen.add(name)
-        if name not in self.data:
-            return default
-        value = self.data[name]
-        # bool is an int subclass: refuse `max_tokens = true`.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise RegistryConfigError(
-                f"{self.key(name)} must be a {kind.__name__}, got {type(value).__name__}", field=self.key(name)
-            )
-        return value
-
-    def table(self, name: str) -> _Table:
-        self.seen.add(name)
-        if name not in self.data:
-            raise RegistryConfigError(f"missing required table {self.key(name)}", field=self.key(name))
-        return _Table(self.data[name], self.key(name))
-
-    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
-        value = self.required(name, str) if default is None else self.optional(name, str, default)
-        if value not in allowed:
-            raise RegistryConfigError(
-                f"{self.key(name)} = {value!r} is not one of {', '.join(allowed)}", field=self.key(name)
-            )
-        return cast(str, value)
-
-    def finish(self) -> None:
-        """Refuse keys nobody read: a typo must not be silently ignored."""
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            key = self.key(unknown[0])
-            raise RegistryConfigError(f"unknown key {key} (allowed here: {', '.join(sorted(self.seen))})", field=key)
+# The file's schema: pydantic models of the TOML tables, converted into the dataclasses above once validated.
 
 
-def _check_id(value: str, key: str) -> str:
+def _fault(at: tuple[str | int, ...], reason: str) -> PydanticCustomError:
+    """A problem at the key ``at`` below the table being validated, for checks that span several keys."""
+    # The reason travels in the context, so braces in it are never read as a template.
+    return PydanticCustomError("registry", "{reason}", {"at": at, "reason": reason})
+
+
+def _check_id(value: str) -> str:
     if not _ID_PATTERN.match(value):
-        raise RegistryConfigError(
-            f"{key} = {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)", field=key
-        )
+        raise ValueError(f"{value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)")
     return value
 
 
-def _check_revision(table: _Table, name: str) -> str:
-    revision = cast(str, table.required(name, str))
-    if not _REVISION_PATTERN.match(revision):
-        raise RegistryConfigError(f"{table.key(name)} = {revision!r} is not a pinned revision", field=table.key(name))
-    return revision
+def _check_revision(value: str) -> str:
+    if not _REVISION_PATTERN.match(value):
+        raise ValueError(f"{value!r} is not a pinned revision")
+    return value
+
+
+def _check_device(value: str) -> str:
+    if not _DEVICE_PATTERN.match(value):
+        raise ValueError(f"{value!r} is not cpu, cuda or cuda:N")
+    return value
+
+
+def _check_hook(value: str) -> str:
+    try:
+        parse_hook_name(value)
+    except UnknownHookError as exc:
+        raise ValueError(exc.message) from exc
+    return value
 
 
 def _resolve(path: str, base_dir: Path) -> Path:
@@ -266,85 +231,212 @@ def _resolve(path: str, base_dir: Path) -> Path:
     return candidate if candidate.is_absolute() else (base_dir / candidate).resolve()
 
 
-def _parse_source(table: _Table, base_dir: Path) -> ModelSource:
-    kind = table.choice("kind", ("gguf_package", "gguf_file", "local", "hub", "random"))
-    source: ModelSource
-    if kind == "gguf_package":
-        source = GgufPackageSource()
-    elif kind == "gguf_file":
-        source = GgufFileSource(path=_resolve(table.required("path", str), base_dir))
-    elif kind == "local":
-        source = LocalSource(path=_resolve(table.required("path", str), base_dir))
-    elif kind == "hub":
-        source = HubSource(repo=table.required("repo", str), revision=_check_revision(table, "revision"))
-    else:
-        family = table.choice("family", get_args(ModelFamily))
-        config = dict(table.optional("config", dict, {}))
+_Id = Annotated[str, AfterValidator(_check_id)]
+_Revision = Annotated[str, AfterValidator(_check_revision)]
+
+
+class _Table(BaseModel):
+    """A TOML table: native TOML types only (``max_tokens = "many"`` or ``= true`` is refused), no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        """A typo must not be silently ignored; the error lists the keys this table takes."""
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_key", "unknown key", {"at": (unknown[0],), "allowed": ", ".join(cls.model_fields)}
+                )
+        return data
+
+
+class _GgufPackageTable(_Table):
+    kind: Literal["gguf_package"]
+
+    def source(self, base_dir: Path) -> ModelSource:
+        return GgufPackageSource()
+
+
+class _GgufFileTable(_Table):
+    kind: Literal["gguf_file"]
+    path: str
+
+    def source(self, base_dir: Path) -> ModelSource:
+        return GgufFileSource(path=_resolve(self.path, base_dir))
+
+
+class _LocalTable(_Table):
+    kind: Literal["local"]
+    path: str
+
+    def source(self, base_dir: Path) -> ModelSource:
+        return LocalSource(path=_resolve(self.path, base_dir))
+
+
+class _HubTable(_Table):
+    kind: Literal["hub"]
+    repo: str
+    revision: _Revision
+
+    def source(self, base_dir: Path) -> ModelSource:
+        return HubSource(repo=self.repo, revision=self.revision)
+
+
+class _RandomTable(_Table):
+    kind: Literal["random"]
+    family: ModelFamily
+    seed: int = 0
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("config")
+    @classmethod
+    def _no_remote_code(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Nothing the registry names may run code shipped with a model."""
         if "trust_remote_code" in config:
-            raise RegistryConfigError("trust_remote_code is never allowed", field=table.key("config.trust_remote_code"))
-        source = RandomSource(
-            family=cast(ModelFamily, family), seed=table.optional("seed", int, 0), config=MappingProxyType(config)
+            raise _fault(("trust_remote_code",), "trust_remote_code is never allowed")
+        return config
+
+    def source(self, base_dir: Path) -> ModelSource:
+        return RandomSource(family=self.family, seed=self.seed, config=MappingProxyType(dict(self.config)))
+
+
+_SourceTable = Annotated[
+    _GgufPackageTable | _GgufFileTable | _LocalTable | _HubTable | _RandomTable, Field(discriminator="kind")
+]
+_SOURCE_KINDS = ("gguf_package", "gguf_file", "local", "hub", "random")
+
+
+class _SaeTable(_Table):
+    id: _Id
+    hook: Annotated[str, AfterValidator(_check_hook)]
+    path: str | None = None
+    repo: str | None = None
+    revision: _Revision | None = None
+    subfolder: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Self:
+        """Weights come from a directory or from a pinned hub revision, never both."""
+        if (self.path is None) == (self.repo is None):
+            raise _fault((), "needs exactly one of path or repo")
+        if self.repo is not None and self.revision is None:
+            raise _fault(("revision",), "a repo SAE needs a pinned revision")
+        if self.path is not None and self.revision is not None:
+            raise _fault(("revision",), "revision only applies to repo SAEs")
+        return self
+
+    def entry(self, base_dir: Path) -> SaeEntry:
+        return SaeEntry(
+            id=self.id,
+            hook=self.hook,
+            path=None if self.path is None else _resolve(self.path, base_dir),
+            repo=self.repo,
+            revision=self.revision,
+            subfolder=self.subfolder,
         )
-    table.finish()
-    return source
 
 
-def _parse_sae(data: object, key: str, base_dir: Path) -> SaeEntry:
-    table = _Table(data, key)
-    sae_id = _check_id(table.required("id", str), table.key("id"))
-    hook = table.required("hook", str)
-    try:
-        parse_hook_name(hook)
-    except UnknownHookError as exc:
-        raise RegistryConfigError(f"{table.key('hook')}: {exc.message}", field=table.key("hook")) from exc
-    path = table.optional("path", str, None)
-    repo = table.optional("repo", str, None)
-    if (path is None) == (repo is None):
-        raise RegistryConfigError(f"{key} needs exactly one of path or repo", field=key)
-    revision = _check_revision(table, "revision") if repo is not None else table.optional("revision", str, None)
-    if path is not None and revision is not None:
-        raise RegistryConfigError(f"{table.key('revision')} only applies to repo SAEs", field=table.key("revision"))
-    subfolder = table.optional("subfolder", str, None)
-    table.finish()
-    return SaeEntry(
-        id=sae_id,
-        hook=hook,
-        path=None if path is None else _resolve(path, base_dir),
-        repo=repo,
-        revision=revision,
-        subfolder=subfolder,
-    )
+class _ModelTable(_Table):
+    source: _SourceTable
+    dtype: Dtype = "float32"
+    device: Annotated[str, AfterValidator(_check_device)] = "cpu"
+    max_tokens: int = Field(1024, ge=1, le=1_000_000)
+    weights_revision: str | None = None
+    saes: list[_SaeTable] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _unique_sae_ids(self) -> Self:
+        """Requests name SAEs by id, so two with one id would make the second unreachable."""
+        seen: set[str] = set()
+        for i, sae in enumerate(self.saes):
+            if sae.id in seen:
+                raise _fault(("saes", i, "id"), f"duplicate SAE id {sae.id!r}")
+            seen.add(sae.id)
+        return self
 
-def _parse_model(model_id: str, table: _Table, base_dir: Path) -> ModelEntry:
-    _check_id(model_id, table.prefix)
-    source = _parse_source(table.table("source"), base_dir)
-    dtype = table.choice("dtype", get_args(Dtype), "float32")
-    device = table.optional("device", str, "cpu")
-    if not _DEVICE_PATTERN.match(device):
-        raise RegistryConfigError(
-            f"{table.key('device')} = {device!r} is not cpu, cuda or cuda:N", field=table.key("device")
+    def entry(self, model_id: str, base_dir: Path) -> ModelEntry:
+        source = self.source.source(base_dir)
+        weights_revision = self.weights_revision
+        if weights_revision is None:
+            weights_revision = source.revision if isinstance(source, HubSource) else "unversioned"
+        return ModelEntry(
+            id=model_id,
+            source=source,
+            dtype=self.dtype,
+            device=self.device,
+            max_tokens=self.max_tokens,
+            weights_revision=weights_revision,
+            saes=tuple(sae.entry(base_dir) for sae in self.saes),
         )
-    max_tokens = table.optional("max_tokens", int, 1024)
-    if not 1 <= max_tokens <= 1_000_000:
-        raise RegistryConfigError(f"{table.key('max_tokens')} must be in 1..1000000", field=table.key("max_tokens"))
-    weights_revision = table.optional("weights_revision", str, None)
-    if weights_revision is None:
-        weights_revision = source.revision if isinstance(source, HubSource) else "unversioned"
-    raw_saes = table.optional("saes", list, [])
-    saes = tuple(_parse_sae(item, f"{table.key('saes')}[{i}]", base_dir) for i, item in enumerate(raw_saes))
-    seen: set[str] = set()
-    for i, sae in enumerate(saes):
-        if sae.id in seen:
-            raise RegistryConfigError(f"duplicate SAE id {sae.id!r}", field=f"{table.key('saes')}[{i}].id")
-        seen.add(sae.id)
-    table.finish()
-    return ModelEntry(
-        id=model_id,
-        source=source,
-        dtype=cast(Dtype, dtype),
-        device=device,
-        max_tokens=max_tokens,
-        weights_revision=weights_revision,
-        saes=saes,
-    )
+
+
+class _RegistryFile(_Table):
+    allow_downloads: bool = False
+    models: dict[_Id, _ModelTable]
+
+    @field_validator("models")
+    @classmethod
+    def _some_models(cls, models: dict[str, _ModelTable]) -> dict[str, _ModelTable]:
+        if not models:
+            raise ValueError("the registry lists no models")
+        return models
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "a boolean",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+_TOML_TYPES = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array", dict: "table"}
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    """``("models", "m", "saes", 0, "id")`` → ``models.m.saes[0].id``, without pydantic's own loc entries."""
+    parts = list(loc)
+    if len(parts) > 3 and parts[0] == "models" and parts[2] == "source" and parts[3] in _SOURCE_KINDS:
+        del parts[3]  # the discriminated union's tag
+    key = ""
+    for part in parts:
+        if part == "[key]":  # a dict key's own check (a model id): the key is the model's table
+            continue
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else part)
+    return key
+
+
+def _config_error(exc: ValidationError) -> RegistryConfigError:
+    """The first problem pydantic found, as the dotted key at fault and what is wrong there."""
+    error = exc.errors(include_url=False)[0]
+    kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx", {})
+    if kind in ("registry", "unknown_key"):
+        loc += tuple(ctx["at"])
+    key = _dotted(loc)
+    name = key or "registry"
+    value = error["input"]
+    if kind == "unknown_key":
+        message = f"unknown key {key} (allowed here: {ctx['allowed']})"
+    elif kind == "registry":
+        message = f"{name}: {ctx['reason']}"
+    elif kind == "missing":
+        message = f"missing required key {key}"
+    elif kind == "union_tag_not_found":
+        key = f"{key}.kind"
+        message = f"missing required key {key}"
+    elif kind == "union_tag_invalid":
+        key = f"{key}.kind"
+        message = f"{key} = {ctx['tag']!r} is not one of {', '.join(_SOURCE_KINDS)}"
+    elif kind == "literal_error":
+        message = f"{key} = {value!r} is not one of {ctx['expected']}"
+    elif kind == "value_error":
+        message = f"{name}: {ctx['error']}"
+    elif kind in _EXPECTED:
+        message = f"{name} must be {_EXPECTED[kind]}, got {_TOML_TYPES.get(type(value), type(value).__name__)}"
+    else:  # a range or similar constraint: pydantic's own words read well after the key
+        message = f"{name} {error['msg'].replace('Input should be', 'must be', 1)}"
+    return RegistryConfigError(message, field=key or None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def test_cancelled_and_finished_jobs_are_skipped(runtime: WorkerRuntime) -> None
 
 def test_soft_time_limit_fails_the_job_between_chunks(runtime: WorkerRuntime) -> None:
     limits = {**runtime.settings.time_limits, "patching": TimeLimits(soft=0.0, hard=5.0)}
-    runtime.settings = replace(runtime.settings, time_limits=limits)
+    runtime.settings = runtime.settings.model_copy(update={"time_limits": limits})
     record = execute_job(runtime, "patching", _submit(runtime, PATCHING))
     assert record is not None and record.error is not None and record.error.code == "time_limit"
 

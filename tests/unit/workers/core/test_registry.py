@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from workers.core.registry import (
     RandomSource,
     Registry,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 FULL = """
 allow_downloads = true
@@ -198,3 +202,83 @@ def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None
     assert "not valid TOML" in _error(tmp_path, "[models.m\n").message
     with pytest.raises(RegistryConfigError, match="cannot read"):
         Registry.from_toml(tmp_path / "absent.toml")
+
+
+RANDOM = '[models.m]\nsource = { kind = "random", family = "gpt2" }\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            RANDOM + "max_token = 3\n",
+            "unknown key models.m.max_token (allowed here: source, dtype, device, max_tokens, weights_revision, saes)",
+        ),
+        (
+            '[models.m]\nsource = { kind = "local", path = "x", revision = "y" }\n',
+            "unknown key models.m.source.revision (allowed here: kind, path)",
+        ),
+        (
+            '[models.m]\nsource = { kind = "warp" }\n',
+            "models.m.source.kind = 'warp' is not one of gguf_package, gguf_file, local, hub, random",
+        ),
+        ('[models.m]\nsource = { path = "x" }\n', "missing required key models.m.source.kind"),
+        ('[models.m]\nsource = { kind = "hub", repo = "a/b" }\n', "missing required key models.m.source.revision"),
+        (
+            '[models.m]\nsource = { kind = "hub", repo = "a/b", revision = "x y" }\n',
+            "models.m.source.revision: 'x y' is not a pinned revision",
+        ),
+        (RANDOM + 'dtype = "int8"\n', "models.m.dtype = 'int8' is not one of 'float32', 'bfloat16' or 'float16'"),
+        (RANDOM + 'device = "tpu"\n', "models.m.device: 'tpu' is not cpu, cuda or cuda:N"),
+        (RANDOM + 'max_tokens = "many"\n', "models.m.max_tokens must be an integer, got string"),
+        (RANDOM + "max_tokens = true\n", "models.m.max_tokens must be an integer, got boolean"),
+        (RANDOM + "max_tokens = 1000001\n", "models.m.max_tokens must be less than or equal to 1000000"),
+        ("[models.m]\nsource = 'hub'\n", "models.m.source must be a table, got string"),
+        (RANDOM + "saes = [3]\n", "models.m.saes[0] must be a table, got integer"),
+        ("allow_downloads = 1\n" + RANDOM, "allow_downloads must be a boolean, got integer"),
+        ("[models]\n", "models: the registry lists no models"),
+        (
+            '[models.m]\nsource = { kind = "random", family = "gpt2", config = { trust_remote_code = false } }\n',
+            "models.m.source.config.trust_remote_code: trust_remote_code is never allowed",
+        ),
+        (
+            SAE_HEAD + 'id = "s"\nhook = "blocks.1.hook_resid_pre"\npath = "p"\nrepo = "a/b"\n',
+            "models.m.saes[0]: needs exactly one of path or repo",
+        ),
+        (
+            SAE_HEAD + 'id = "s"\nhook = "blocks.1.hook_resid_pre"\nrepo = "a/b"\n',
+            "models.m.saes[0].revision: a repo SAE needs a pinned revision",
+        ),
+    ],
+)
+def test_messages_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    assert _error(tmp_path, text).message == message
+
+
+def test_a_hub_model_named_like_a_source_kind_keeps_its_key(tmp_path: Path) -> None:
+    # The source union's tag is dropped from the key; a model id that happens to equal a kind is not.
+    text = '[models.hub]\nsource = { kind = "hub", repo = "a/b", revision = "x y" }\n'
+    assert _error(tmp_path, text).field == "models.hub.source.revision"
+
+
+def test_unknown_hook_message_names_the_valid_forms(tmp_path: Path) -> None:
+    error = _error(tmp_path, SAE_HEAD + 'id = "s"\nhook = "blocks.1.hook_nope"\npath = "p"\n')
+    assert error.message.startswith("models.m.saes[0].hook: unknown hook 'blocks.1.hook_nope'; hooks are ")
+    assert "blocks.{layer}.{site}" in error.message
+
+
+def test_a_document_that_is_not_a_table_is_refused() -> None:
+    with pytest.raises(RegistryConfigError) as info:
+        Registry.from_mapping([], base_dir=Path())  # type: ignore[arg-type]
+    assert (info.value.field, info.value.message) == (None, "registry must be a table, got array")
+
+
+def test_the_registry_imports_no_service_or_queue_library() -> None:
+    code = (
+        "import sys\n"
+        "from workers.core.registry import Registry\n"
+        "Registry.default()\n"
+        "print(sorted(m for m in ('litestar', 'celery', 'redis', 'kombu') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "[]"
