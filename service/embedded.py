@@ -64,9 +64,11 @@ def build_embedded(settings: ServiceSettings, *, warm: bool = True) -> EmbeddedS
         without_gossip=True,
         loglevel="WARNING",
     )
+    if warm:
+        # Before the API exists: its first request already sees every model's card and tokenizer, so a bad
+        # request is refused at submission exactly as a worker would refuse it.
+        runtime.warm(registry.model_ids, background=False)
     thread = threading.Thread(target=worker.start, name="interp-embedded-worker", daemon=True)
     thread.start()
-    if warm:
-        runtime.warm(registry.model_ids)
     app = create_app(settings, store=store, cache=cache, queue=CeleryJobQueue(celery), registry=registry)
     return EmbeddedService(app=app, celery=celery, runtime=runtime, worker_thread=thread, worker=worker)

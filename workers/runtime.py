@@ -99,8 +99,12 @@ class WorkerRuntime:
             self._cards[hooked.model_id] = card
         return card
 
-    def warm(self, model_ids: Iterable[str]) -> None:
-        """Load models ahead of their first job (in a background thread) so their cards appear early."""
+    def warm(self, model_ids: Iterable[str], *, background: bool = True) -> None:
+        """Load models ahead of their first job so their cards (and so the API's submission checks) exist early.
+
+        In the background for a worker process; in the foreground where the API must not listen before it can
+        check what it accepts (embedded mode).
+        """
 
         def load_all() -> None:
             for model_id in model_ids:
@@ -109,7 +113,10 @@ class WorkerRuntime:
                 except Exception:  # a model that cannot load fails its jobs with the reason; warming goes on
                     log.exception("warming model %s failed", model_id)
 
-        threading.Thread(target=load_all, name="interp-warm", daemon=True).start()
+        if background:
+            threading.Thread(target=load_all, name="interp-warm", daemon=True).start()
+        else:
+            load_all()
 
     def sae(self, model: HookedModel, sae_id: str) -> Any:
         """The loaded SAE ``sae_id`` of ``model`` (loaded once per process)."""

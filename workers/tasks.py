@@ -30,6 +30,7 @@ from workers.core.activations import forward_reader
 from workers.core.errors import CoreError, JobCancelledError
 from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.context import JobContext
+from workers.lifecycle import fail, finish, start
 from workers.records import JobError, JobRecord
 from workers.runtime import WorkerRuntime
 from workers.settings import WorkerSettings
@@ -62,47 +63,6 @@ class RuntimeHolder:
 def sign_webhook(secret: str, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256 of the body>``, sent as ``X-Interp-Signature``."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _mark_running(max_deliveries: int) -> Callable[[JobRecord], JobRecord | None]:
-    def mutate(record: JobRecord) -> JobRecord | None:
-        if record.terminal:
-            return None
-        now = time.time()
-        if record.cancel_requested:
-            record.status, record.finished_at = "cancelled", now
-            return record
-        record.deliveries += 1
-        if record.deliveries > max_deliveries:
-            record.status, record.finished_at = "failed", now
-            record.error = JobError(
-                code="worker_lost",
-                message=f"the worker died {max_deliveries} times running this job (out of memory?); retry later",
-                retryable=True,
-            )
-            return record
-        record.status, record.started_at, record.progress = "running", now, 0.0
-        return record
-
-    return mutate
-
-
-def _finish(status: str, *, result: dict[str, Any] | None = None, error: JobError | None = None,
-            stats: dict[str, float] | None = None) -> Callable[[JobRecord], JobRecord | None]:
-    def mutate(record: JobRecord) -> JobRecord | None:
-        if record.terminal:
-            return None
-        record.status = status  # type: ignore[assignment]
-        record.finished_at = time.time()
-        record.result = result
-        record.error = error
-        if status == "succeeded":
-            record.progress = 1.0
-        if stats:
-            record.stats = stats
-        return record
-
-    return mutate
 
 
 class _Reporter:
@@ -154,7 +114,7 @@ def _time_limit_error(kind: str, limit: float) -> JobError:
 def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | None:
     """Run one job through its record's lifecycle; the record is the only output."""
     store = runtime.store
-    record = store.update(job_id, _mark_running(runtime.settings.max_deliveries))
+    record = store.update(job_id, start(runtime.settings.max_deliveries))
     if record is None or record.status != "running":
         return record
     limit = runtime.settings.time_limits[kind].soft
@@ -184,27 +144,27 @@ def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | N
             "core_seconds": finished - core_started,
             "compute_seconds": finished - started,
         }
-        return store.update(job_id, _finish("succeeded", result=result, stats=stats))
+        return store.update(job_id, finish("succeeded", result=result, stats=stats))
     except JobCancelledError:
         if reporter.timed_out:
-            return store.update(job_id, _finish("failed", error=_time_limit_error(kind, limit)))
-        return store.update(job_id, _finish("cancelled"))
+            return store.update(job_id, fail(_time_limit_error(kind, limit)))
+        return store.update(job_id, finish("cancelled"))
     except CoreError as exc:
         if exc.server_fault:
             log.error("job %s (%s) failed: %s: %s", job_id, kind, exc.code, exc.message)
-        return store.update(job_id, _finish("failed", error=JobError(**exc.to_dict())))
+        return store.update(job_id, fail(JobError(**exc.to_dict())))
     except SoftTimeLimitExceeded:
-        return store.update(job_id, _finish("failed", error=_time_limit_error(kind, limit)))
+        return store.update(job_id, fail(_time_limit_error(kind, limit)))
     except MemoryError:
         error = JobError(code="out_of_memory", message="the worker ran out of memory; retry later", retryable=True)
-        return store.update(job_id, _finish("failed", error=error))
+        return store.update(job_id, fail(error))
     except Exception as exc:
         if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError / torch.OutOfMemoryError
             error = JobError(code="out_of_memory", message="the device ran out of memory; retry later", retryable=True)
-            return store.update(job_id, _finish("failed", error=error))
+            return store.update(job_id, fail(error))
         log.exception("job %s (%s) failed", job_id, kind)
         error = JobError(code="internal_error", message="the job failed on the worker; the error was logged")
-        return store.update(job_id, _finish("failed", error=error))
+        return store.update(job_id, fail(error))
 
 
 def job_task(app: Celery, settings: WorkerSettings, kind: str) -> Callable[[Callable[..., Any]], Task]:

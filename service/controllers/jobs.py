@@ -19,9 +19,12 @@ from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
 from service.schemas import ERROR_RESPONSES, JobOut, JobPage, job_out
 from workers.kinds import JobSpec
+from workers.lifecycle import cancel, fail
 from workers.records import TERMINAL, JobError, JobRecord, new_job_id
 
 __all__ = ["JobController"]
+
+_UNQUEUED = JobError(code="unavailable", message="the broker was unreachable; resubmit", retryable=True)
 
 Wait = Annotated[
     float | None, Parameter(query="wait", ge=0, le=600, description="long-poll: seconds to wait for the job to end")
@@ -56,15 +59,6 @@ def _owned(services: Services, job_id: str) -> JobRecord:
     record = services.store.get(job_id)
     if record is None or record.owner != services.settings.default_tenant:
         raise JobNotFoundError(f"no job {job_id!r} (jobs expire after their TTL)", field="job_id")
-    return record
-
-
-def _cancel(record: JobRecord) -> JobRecord | None:
-    if record.terminal:
-        return None
-    record.cancel_requested = True
-    if record.status == "queued":
-        record.status, record.finished_at = "cancelled", time.time()
     return record
 
 
@@ -116,7 +110,7 @@ class JobController(Controller):
             try:
                 services.queue.submit(record.id, record.kind, queue)
             except Exception:
-                services.store.update(record.id, _failed_to_queue)
+                services.store.update(record.id, fail(_UNQUEUED))
                 raise
             JOBS_SUBMITTED.labels(kind=record.kind, model=record.model).inc()
         return record
@@ -154,7 +148,7 @@ class JobController(Controller):
     )
     def cancel(self, job_id: str, services: Services) -> Response[JobOut]:
         _owned(services, job_id)
-        record = services.store.update(job_id, _cancel)
+        record = services.store.update(job_id, cancel)
         if record is None:
             raise JobNotFoundError(f"no job {job_id!r}", field="job_id")
         return Response(_out(services, record), status_code=200 if record.terminal else 202)
@@ -184,9 +178,3 @@ class JobController(Controller):
                     return
 
         return ServerSentEvent(stream())
-
-
-def _failed_to_queue(record: JobRecord) -> JobRecord:
-    record.status, record.finished_at = "failed", time.time()
-    record.error = JobError(code="unavailable", message="the broker was unreachable; resubmit", retryable=True)
-    return record
