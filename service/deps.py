@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from litestar.datastructures import State
 
 from service.catalog import Catalog
+from service.job_events import JobEvents
 from service.queue import JobQueue
+from service.readiness import Readiness
 from service.settings import ServiceSettings
 from workers.activation_cache import ActivationCache
 from workers.records import JobStore
@@ -22,6 +24,8 @@ class Services:
     queue: JobQueue
     catalog: Catalog
     cache: ActivationCache
+    events: JobEvents
+    readiness: Readiness
 
 
 def provide_services(state: State) -> Services:

@@ -8,13 +8,26 @@ from workers.activation_cache import ActivationCache, MemoryActivationCache, Red
 from workers.records import JobStore, MemoryJobStore, RedisJobStore
 from workers.settings import WorkerSettings
 
-__all__ = ["build_stores"]
+__all__ = ["API_REDIS_TIMEOUT_S", "WORKER_REDIS_TIMEOUT_S", "build_stores"]
+
+API_REDIS_TIMEOUT_S = 1.0
+"""The API answers in about a second or says 503: a frozen Redis must fail its calls fast, not hang the route."""
+WORKER_REDIS_TIMEOUT_S = 5.0
+"""Workers write cached activations (megabytes) and have no client waiting on each call: more slack."""
 
 
-def build_stores(settings: WorkerSettings) -> tuple[JobStore, ActivationCache]:
-    """Redis-backed stores when ``redis_url`` is set, else in-process ones (embedded mode)."""
+def build_stores(
+    settings: WorkerSettings, *, timeout_s: float = WORKER_REDIS_TIMEOUT_S
+) -> tuple[JobStore, ActivationCache]:
+    """Redis-backed stores when ``redis_url`` is set, else in-process ones (embedded mode).
+
+    ``timeout_s`` bounds every Redis call (connecting included, at most 2 s); the API passes
+    :data:`API_REDIS_TIMEOUT_S`.
+    """
     if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=timeout_s, socket_connect_timeout=min(timeout_s, 2.0)
+        )
         store: JobStore = RedisJobStore(client, prefix=settings.key_prefix, ttl_s=settings.job_ttl_s)
         cache: ActivationCache = RedisActivationCache(
             client,

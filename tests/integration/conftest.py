@@ -77,17 +77,12 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = "redis://127.0.0.1:6379/11"
-    if _redis_answers(url):
-        yield url
-        return
+def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``redis-server`` of the test's own (no persistence) on ``port`` or a free one, once it answers."""
     server = shutil.which("redis-server")
     if server is None:
-        pytest.skip("no Redis at 127.0.0.1:6379 and no redis-server to start")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
+        pytest.skip("no redis-server to start")
+    port = port or free_port()
     proc = subprocess.Popen(
         [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
@@ -98,6 +93,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if _redis_answers(url):
             break
         time.sleep(0.05)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = "redis://127.0.0.1:6379/11"
+    if _redis_answers(url):
+        yield url
+        return
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
     yield url
     proc.terminate()
     proc.wait(timeout=10)
