@@ -17,9 +17,10 @@ from service.controllers.models import ModelController
 from service.controllers.tokenize import TokenizeController
 from service.deps import Services, provide_services
 from service.errors import exception_handlers
-from service.job_body import JobSubmissionSchema, name_discriminated_refs
+from service.job_body import JobSubmissionSchema
 from service.job_events import job_events_for
 from service.metrics import MetricsController, prometheus_config, register_cache_collector
+from service.openapi_fixes import JobEventStreamSchema, complete_document
 from service.queue import CeleryJobQueue, JobQueue
 from service.readiness import Probe, Readiness
 from service.settings import ServiceSettings
@@ -71,7 +72,7 @@ def create_app(
         route_handlers=[JobController, ModelController, TokenizeController, HealthController, MetricsController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=exception_handlers,
-        plugins=[JobSubmissionSchema()],
+        plugins=[JobSubmissionSchema(), JobEventStreamSchema()],
         middleware=[metrics.middleware],
         state=State({"services": services}),
         lifespan=[events.lifespan],  # the one subscription to job wakes that long-polls and streams share
@@ -87,7 +88,7 @@ def create_app(
         debug=False,
     )
     _mark_closed_schemas(app)
-    name_discriminated_refs(app.openapi_schema)
+    complete_document(app.openapi_schema)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
+from litestar.datastructures import ResponseHeader
 from litestar.openapi import ResponseSpec
 from pydantic import BaseModel, Field, create_model
 
@@ -13,15 +14,22 @@ from workers.kinds.base import Kind, WireModel
 from workers.records import JobError, JobRecord, JobStatus
 
 __all__ = [
+    "CANCEL_RESPONSES",
     "ERROR_RESPONSES",
+    "EVENTS_RESPONSES",
     "JOB_OUT_MODELS",
+    "LOCATION",
+    "READINESS_RESPONSES",
+    "SUBMIT_RESPONSES",
     "ErrorBody",
     "ErrorInfo",
+    "JobEventStream",
     "JobOut",
     "JobOutBase",
     "JobPage",
     "ModelInfo",
     "ModelList",
+    "ReadinessReport",
     "SaeInfo",
     "TokenizeRequest",
     "TokenizeResponse",
@@ -47,11 +55,32 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
         (400, "malformed body, unknown field or out-of-range value; `field` names it"),
         (404, "unknown model, SAE or job id; the message lists what exists"),
         (413, "body over the size limit, or a prompt over the model's token limit"),
-        (422, "a job whose estimated memory can never fit a worker; the message names the bytes"),
+        (422, "a job whose estimated memory can never fit a worker (the message names the bytes), or an "
+              "`Idempotency-Key` used before with a different body"),
+        (429, "too many requests: retry after `Retry-After` seconds"),
+        (500, "a server fault (`internal_error`, `model_load_failed`, …); the details go to the server log only"),
         (503, "Redis or the broker is unreachable, or no worker has loaded the model yet"),
     )
 }
 """Documents the error envelope on every route (Litestar's default 400 body is replaced by this one)."""
+
+
+class ReadinessReport(BaseModel):
+    """The answer of ``/readyz``, 200 and 503 alike: what each dependency said."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(description='per dependency (store, broker): "ok", or why not')
+
+
+READINESS_RESPONSES: dict[int, ResponseSpec] = {
+    200: ResponseSpec(
+        ReadinessReport, description="ready: the job store and the broker answer", generate_examples=False
+    ),
+    503: ResponseSpec(
+        ReadinessReport, description="not ready: `checks` says which dependency did not answer", generate_examples=False
+    ),
+}
+"""``/readyz`` answers the same body with either status (a Response[dict] Litestar cannot read)."""
 
 
 def _time(value: float | None) -> datetime | None:
@@ -125,6 +154,42 @@ class JobPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+LOCATION = ResponseHeader(
+    name="Location", value="/v1/jobs/{job_id}", documentation_only=True,
+    description="the job's URL: poll it, long-poll it with `?wait=S`, or stream its `/events`",
+)
+"""Sent with the job by ``POST /v1/jobs`` (the handler sets it; this documents it)."""
+
+SUBMIT_RESPONSES: dict[int, ResponseSpec] = {
+    **ERROR_RESPONSES,
+    200: ResponseSpec(JobOut, description="the job ended within `wait` seconds", generate_examples=False),
+}
+CANCEL_RESPONSES: dict[int, ResponseSpec] = {
+    **ERROR_RESPONSES,
+    200: ResponseSpec(
+        JobOut, description="the job is over: it had already ended, or was queued and is cancelled now",
+        generate_examples=False,
+    ),
+}
+
+
+class JobEventStream:
+    """The body of ``GET /v1/jobs/{job_id}/events``: a text/event-stream whose events carry :class:`JobEvent` JSON.
+
+    Only a marker for the document (the handler streams ``ServerSentEvent``); :mod:`service.openapi_fixes`
+    documents it and puts ``JobEvent`` among the components, so a generated client has the event's model.
+    """
+
+
+EVENTS_RESPONSES: dict[int, ResponseSpec] = {
+    **ERROR_RESPONSES,
+    200: ResponseSpec(
+        JobEventStream, media_type="text/event-stream", generate_examples=False,
+        description="every status or progress change of the job, as server-sent events, until it ends",
+    ),
+}
 
 
 class SaeInfo(BaseModel):

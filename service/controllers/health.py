@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Response, get
 
 from service.deps import Services
+from service.schemas import READINESS_RESPONSES
 
 __all__ = ["HealthController"]
 
@@ -14,11 +15,12 @@ __all__ = ["HealthController"]
 class HealthController(Controller):
     tags = ["health"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/healthz", sync_to_thread=False, summary="Liveness")
+    @get("/healthz", operation_id="healthz", sync_to_thread=False, summary="Liveness")
     def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/readyz", summary="Readiness: 503 while Redis or the broker is unreachable")
+    @get("/readyz", operation_id="readyz", responses=READINESS_RESPONSES,
+         summary="Readiness: 503 while Redis or the broker is unreachable")
     async def readyz(self, services: Services) -> Response[dict[str, Any]]:
         """Async, with bounded pings: it must answer at once even when every thread waits on a frozen Redis."""
         checks = await services.readiness.checks()

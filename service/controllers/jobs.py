@@ -17,7 +17,16 @@ from service.errors import ApiError, JobNotFoundError
 from service.job_body import JobSubmission, decode_submission, is_submission
 from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
-from service.schemas import ERROR_RESPONSES, JobOut, JobPage, job_out
+from service.schemas import (
+    CANCEL_RESPONSES,
+    ERROR_RESPONSES,
+    EVENTS_RESPONSES,
+    LOCATION,
+    SUBMIT_RESPONSES,
+    JobOut,
+    JobPage,
+    job_out,
+)
 from workers.kinds import JobSpec
 from workers.lifecycle import cancel, fail
 from workers.records import TERMINAL, JobError, JobRecord, new_job_id
@@ -68,11 +77,13 @@ class JobController(Controller):
 
     @post(
         "/",
-        responses=ERROR_RESPONSES,
+        operation_id="submit_job",
+        responses=SUBMIT_RESPONSES,
         status_code=202,
+        response_headers=[LOCATION],
         type_decoders=[(is_submission, decode_submission)],
         summary="Submit a job",
-        response_description="the job; 200 when it ended within `wait` seconds, else 202",
+        response_description="the job, queued or running; 200 instead when it ended within `wait` seconds",
     )
     async def submit(
         self, data: JobSubmission, services: Services, wait: Wait = None, idempotency_key: IdempotencyKey = None
@@ -117,6 +128,7 @@ class JobController(Controller):
 
     @get(
         "/",
+        operation_id="list_jobs",
         responses=ERROR_RESPONSES,
         sync_to_thread=True,
         summary="The caller's jobs, newest first",
@@ -132,6 +144,7 @@ class JobController(Controller):
 
     @get(
         "/{job_id:str}",
+        operation_id="get_job",
         responses=ERROR_RESPONSES,
         summary="A job: status, progress, result or error",
     )
@@ -141,10 +154,12 @@ class JobController(Controller):
 
     @delete(
         "/{job_id:str}",
-        responses=ERROR_RESPONSES,
+        operation_id="cancel_job",
+        responses=CANCEL_RESPONSES,
         status_code=202,
         sync_to_thread=True,
         summary="Cancel a queued or running job",
+        response_description="cancellation requested: the running job stops at its next check",
     )
     def cancel(self, job_id: str, services: Services) -> Response[JobOut]:
         _owned(services, job_id)
@@ -155,7 +170,8 @@ class JobController(Controller):
 
     @get(
         "/{job_id:str}/events",
-        responses=ERROR_RESPONSES,
+        operation_id="stream_job_events",
+        responses=EVENTS_RESPONSES,
         summary="Server-sent events: every status/progress change",
     )
     async def events(self, job_id: str, services: Services) -> ServerSentEvent:

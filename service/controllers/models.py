@@ -19,6 +19,7 @@ class ModelController(Controller):
         responses=ERROR_RESPONSES,
         sync_to_thread=True,
         summary="Served models",
+        operation_id="list_models",
     )
     def list_models(self, services: Services) -> ModelList:
         return ModelList(items=[services.catalog.info(m) for m in services.catalog.registry.model_ids])
@@ -28,6 +29,7 @@ class ModelController(Controller):
         responses=ERROR_RESPONSES,
         sync_to_thread=True,
         summary="One model: facts, hook names, SAEs",
+        operation_id="get_model",
     )
     def get_model(self, model_id: str, services: Services) -> ModelInfo:
         return services.catalog.info(model_id)

@@ -20,6 +20,7 @@ class TokenizeController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Tokenize a prompt as jobs will",
+        operation_id="tokenize",
     )
     def tokenize(self, data: TokenizeRequest, services: Services) -> TokenizeResponse:
         view = services.catalog.ready_view(data.model)
