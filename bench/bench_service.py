@@ -36,11 +36,10 @@ from workers.cached_reader import CacheContext, cached_reader
 from workers.core.activations import forward_reader
 from workers.core.hooked_model import HookedModel
 from workers.core.loading import load_model
-from workers.core.patching import run_patching
+from workers.core.patching import PatchingRequest, run_patching
 from workers.core.registry import Registry
 from workers.core.sae.formats import StandardSaeConfig, write_sae_dir
-from workers.kinds.patching import to_request
-from workers.specs import PatchingSpec
+from workers.kinds.patching import PatchingSpec
 
 REGISTRY = """
 [models.tiny-gpt2]
@@ -148,7 +147,8 @@ def overhead(client: httpx.Client, jobs: int, registry: Registry, cache_dir: Pat
     model, tokenizer = load_model(entry, cache_dir=cache_dir)
     hooked = HookedModel(model, tokenizer, model_id=entry.id, max_tokens=entry.max_tokens)
     cache = MemoryActivationCache(max_bytes=10**8, ttl_s=3600)
-    request = to_request(PatchingSpec.model_validate(PATCHING))
+    request = PatchingSpec.model_validate(PATCHING).to_request()  # what the worker runs for this body
+    assert isinstance(request, PatchingRequest)
     run_patching(hooked, request, reader=cached_reader(cache, CacheContext("t", "r", "f"), forward_reader(hooked)))
     core = []
     for _ in range(jobs):

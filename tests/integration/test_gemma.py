@@ -1,22 +1,25 @@
-"""Gemma 3 270M through the whole service: the README's IOI patching job, answered as the core answers it."""
+"""Gemma 3 270M through the whole service: the README's IOI patching job, answered as the core answers it.
+
+The core runs here on core requests written by hand; the served JSON, read into the typed result, must carry
+every field of the core result (:func:`tests.carried.assert_carried`) within the stated tolerance.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.carried import assert_carried
 from tests.integration.conftest import Deployment, make_deployment
-from workers.core.attribution import run_attribution
+from workers.core.attribution import AttributionRequest, TargetSpec, run_attribution
 from workers.core.hooked_model import HookedModel
-from workers.core.patching import run_patching
+from workers.core.patching import PatchingRequest, run_patching
 from workers.core.registry import Registry
-from workers.kinds.attribution import to_request as attribution_request
-from workers.kinds.patching import to_request
-from workers.specs import AttributionSpec, PatchingSpec
+from workers.kinds.attribution import AttributionResult
+from workers.kinds.patching import PatchingResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.gemma]
 
@@ -69,21 +72,6 @@ def gemma_service(
         dep.redis.delete(f"interp.models.{dep.group('gemma-3-270m')}")
 
 
-def _close(got: Any, want: Any, tol: float) -> None:
-    if isinstance(want, dict):
-        assert set(got) == set(want)
-        for key in want:
-            _close(got[key], want[key], tol)
-    elif isinstance(want, list):
-        assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            _close(g, w, tol)
-    elif isinstance(want, float):
-        assert got == pytest.approx(want, abs=tol)
-    else:
-        assert got == want
-
-
 def test_ioi_patching_job_matches_the_core(gemma_service: tuple[Deployment, httpx.Client], gemma: HookedModel) -> None:
     _, client = gemma_service
     info = client.get("/v1/models/gemma-3-270m").json()
@@ -92,9 +80,21 @@ def test_ioi_patching_job_matches_the_core(gemma_service: tuple[Deployment, http
     assert tokens["token_ids"] == gemma.tokenize(IOI["clean_prompt"])[0].tolist()
     job = client.post("/v1/jobs", json=IOI, params={"wait": 240}).json()
     assert job["status"] == "succeeded", job
-    want = run_patching(gemma, to_request(PatchingSpec.model_validate(IOI))).to_dict()
+    request = PatchingRequest(
+        IOI["clean_prompt"],
+        IOI["corrupted_prompt"],
+        answer=" Mary",
+        wrong_answer=" John",
+        metric="logit_diff",
+        targets=("resid_pre",),
+        method="exact",
+        direction="denoise",
+        layers=(0, 4, 8, 12, 17),
+    )
+    want = run_patching(gemma, request)
+    assert set(job["result"]) == set(PatchingResult.model_fields)
     # Logit differences and normalised effects: absolute 1e-4 (the same float32 weights in two processes).
-    _close(job["result"], want, 1e-4)
+    assert_carried(PatchingResult.model_validate(job["result"]), want, atol=1e-4)
     assert job["result"]["clean_metric"] > job["result"]["corrupted_metric"]
     again = client.post("/v1/jobs", json=IOI, params={"wait": 240}).json()
     assert again["stats"]["forwards"] == 0
@@ -122,8 +122,12 @@ def test_direct_logit_attribution_job_matches_the_core(
             "target": {"contrast": [" Mary", " John"]}, "method": "direct_logit_attribution"}
     job = client.post("/v1/jobs", json=body, params={"wait": 240}).json()
     assert job["status"] == "succeeded", job
-    want = run_attribution(gemma, attribution_request(AttributionSpec.model_validate(body))).to_dict()
-    _close(job["result"], want, 1e-4)
+    target = TargetSpec(contrast=(" Mary", " John"))
+    request = AttributionRequest(IOI["clean_prompt"], target, "direct_logit_attribution")
+    want = run_attribution(gemma, request)
+    assert set(job["result"]) == set(AttributionResult.model_fields)
+    # Per-component logit contributions: absolute 1e-4 (the same float32 weights in two processes).
+    assert_carried(AttributionResult.model_validate(job["result"]), want, atol=1e-4)
 
 
 def test_gemma_steer_when_its_sae_is_installed(gemma_service: tuple[Deployment, httpx.Client]) -> None:

@@ -1,4 +1,9 @@
-"""Jobs end to end: HTTP → Redis → a Celery worker process → the core, and back; results equal the core's."""
+"""Jobs end to end: HTTP → Redis → a Celery worker process → the core, and back; results equal the core's.
+
+Expected values are core results computed here from core requests written by hand (not through the specs'
+``to_request``), compared with the served JSON read into the typed result, field by core field
+(:func:`tests.carried.assert_carried`): a field the wire drops, or one the worker computes differently, fails.
+"""
 
 from __future__ import annotations
 
@@ -15,19 +20,20 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.carried import assert_carried
 from tests.integration.conftest import Deployment, write_registry
-from workers.core.attribution import run_attribution
+from workers.core.attribution import AttributionOptions, AttributionRequest, TargetSpec, run_attribution
 from workers.core.hooked_model import HookedModel
 from workers.core.loading import load_model
-from workers.core.patching import run_patching
+from workers.core.patching import PatchingRequest, run_patching
 from workers.core.registry import Registry
-from workers.core.sae import encode_sae, load_sae
-from workers.core.steering import steer
-from workers.kinds.attribution import to_request as attribution_request
-from workers.kinds.patching import to_request as patching_request
-from workers.kinds.sae_encode import to_request as sae_request
-from workers.kinds.steer import to_request as steer_request
-from workers.specs import AttributionSpec, PatchingSpec, SaeEncodeSpec, SteerSpec
+from workers.core.sae import SaeEncodeRequest, encode_sae, load_sae
+from workers.core.steering import SteerRequest, steer
+from workers.kinds.attribution import AttributionResult
+from workers.kinds.base import ResultBase
+from workers.kinds.patching import PatchingResult
+from workers.kinds.sae_encode import SaeEncodeResult
+from workers.kinds.steer import SteerResult
 
 pytestmark = pytest.mark.integration
 
@@ -71,19 +77,11 @@ def submit(client: httpx.Client, body: dict[str, Any], *, wait: float | None = 6
     return client.post("/v1/jobs", json=body, params=params, headers=headers)
 
 
-def assert_close(got: Any, want: Any) -> None:
-    if isinstance(want, dict):
-        assert set(got) == set(want)
-        for key in want:
-            assert_close(got[key], want[key])
-    elif isinstance(want, list):
-        assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            assert_close(g, w)
-    elif isinstance(want, float):
-        assert got == pytest.approx(want, abs=TOL, nan_ok=True)
-    else:
-        assert got == want
+def assert_served(served: dict[str, Any], result: type[ResultBase], core: Any) -> None:
+    """The served JSON has exactly the result model's keys and carries every field of the core result."""
+    assert set(served) == set(result.model_fields)
+    assert served["schema_version"] == 1
+    assert_carried(result.model_validate(served), core, atol=TOL)
 
 
 def wait_status(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
@@ -114,8 +112,18 @@ def test_patching_matches_core_then_hits_cache(client: httpx.Client, tiny: Hooke
     job = first.json()
     assert job["status"] == "succeeded" and job["progress"] == 1.0
     assert first.headers["location"] == f"/v1/jobs/{job['id']}"
-    want = run_patching(tiny, patching_request(PatchingSpec.model_validate(PATCHING))).to_dict()
-    assert_close(job["result"], want)
+    request = PatchingRequest(
+        PATCHING["clean_prompt"],
+        PATCHING["corrupted_prompt"],
+        answer=" ",
+        wrong_answer="M",
+        metric="logit_diff",
+        targets=("resid_pre", "attn_out", "head_out"),
+        method="exact",
+        direction="denoise",
+    )
+    want = run_patching(tiny, request)
+    assert_served(job["result"], PatchingResult, want)
     assert job["result"]["tokens"][:3] == ["<bos>", "W", "h"]
     assert job["stats"]["forwards"] >= 1 and job["stats"]["cache_misses"] > 0
     assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
@@ -124,7 +132,7 @@ def test_patching_matches_core_then_hits_cache(client: httpx.Client, tiny: Hooke
     assert second["id"] != job["id"]
     assert second["stats"]["forwards"] == 0 and second["stats"]["cache_misses"] == 0
     assert second["stats"]["cache_hits"] == job["stats"]["cache_misses"]
-    assert_close(second["result"], want)
+    assert_served(second["result"], PatchingResult, want)
     metrics = client.get("/metrics").text
     assert "interp_activation_cache_hits" in metrics
     assert 'interp_jobs_submitted_total{kind="patching",model="tiny-gpt2"}' in metrics
@@ -135,8 +143,11 @@ def test_attribution_matches_core(client: httpx.Client, tiny: HookedModel) -> No
             "target": {"contrast": [" ", "m"]}, "method": "integrated_gradients", "n_steps": 16}
     job = submit(client, body).json()
     assert job["status"] == "succeeded", job
-    want = run_attribution(tiny, attribution_request(AttributionSpec.model_validate(body))).to_dict()
-    assert_close(job["result"], want)
+    options = AttributionOptions(n_steps=16, step_rule="gausslegendre", baseline="pad")  # the documented defaults
+    request = AttributionRequest(body["prompt"], TargetSpec(contrast=(" ", "m")), "integrated_gradients", options)
+    want = run_attribution(tiny, request)
+    assert_served(job["result"], AttributionResult, want)
+    assert job["result"]["options"]["baseline"] == "pad"
 
 
 def test_sae_encode_matches_core_and_second_run_reads_the_cache(
@@ -147,13 +158,14 @@ def test_sae_encode_matches_core_and_second_run_reads_the_cache(
     first = submit(client, body).json()
     assert first["status"] == "succeeded", first
     sae = load_sae(registry.get("tiny-gpt2").get_sae("res-1"), model_facts=tiny.facts)
-    want = encode_sae(tiny, sae, sae_request(SaeEncodeSpec.model_validate(body))).to_dict()
-    assert_close(first["result"], want)
+    request = SaeEncodeRequest(prompts=(body["prompt"],), top_k=5, include_loss=False, exclude_bos=True)
+    want = encode_sae(tiny, sae, request)
+    assert_served(first["result"], SaeEncodeResult, want)
     assert first["stats"]["forwards"] == 1
     second = submit(client, body).json()
     assert second["stats"]["forwards"] == 0 and second["stats"]["cache_misses"] == 0
     assert second["stats"]["cache_hits"] == 1
-    assert_close(second["result"], want)
+    assert_served(second["result"], SaeEncodeResult, want)
     batch = submit(client, {**body, "prompt": None, "prompts": ["Features of this prompt", "and another"]}).json()
     assert [p["prompt"] for p in batch["result"]["prompts"]] == ["Features of this prompt", "and another"]
     assert batch["stats"]["cache_hits"] == 1 and batch["stats"]["forwards"] == 1
@@ -165,8 +177,11 @@ def test_steer_matches_core(client: httpx.Client, tiny: HookedModel, registry: R
     job = submit(client, body).json()
     assert job["status"] == "succeeded", job
     sae = load_sae(registry.get("tiny-gpt2").get_sae("res-1"), model_facts=tiny.facts)
-    want = steer(tiny, sae, steer_request(SteerSpec.model_validate(body))).to_dict()
-    assert_close(job["result"], want)
+    request = SteerRequest(
+        prompt="Once upon", feature=7, coefficient=8.0, clamp=None, max_new_tokens=6, temperature=0.0, seed=0
+    )
+    want = steer(tiny, sae, request)
+    assert_served(job["result"], SteerResult, want)
 
 
 def test_location_long_poll_and_listing(client: httpx.Client) -> None:
@@ -190,7 +205,7 @@ def test_idempotency_key_returns_the_first_job(client: httpx.Client) -> None:
     assert again["id"] == first["id"]
     assert other["id"] != first["id"]
     reused = submit(client, {**body, "targets": ["resid_pre"]}, wait=None, **{"Idempotency-Key": "abc-123"})
-    assert reused.status_code == 400 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_cancel_queued_and_running(client: httpx.Client) -> None:
@@ -267,7 +282,7 @@ MALFORMED: list[tuple[Any, int, str, str | None]] = [
     ({**PATCHING, "targets": ["resid_sideways"]}, 400, "invalid_request", "targets.0"),
     ({**PATCHING, "targets": []}, 400, "invalid_request", "targets"),
     ({**PATCHING, "clean_prompt": ""}, 400, "invalid_request", "clean_prompt"),
-    ({**PATCHING, "answer": "two tokens"}, 400, "invalid_request", "answer"),
+    ({**PATCHING, "answer": "two tokens"}, 400, "not_single_token", "answer"),
     ({**PATCHING, "corrupted_prompt": "short"}, 400, "length_mismatch", "corrupted_prompt"),
     ({**PATCHING, "clean_prompt": "x" * 200, "corrupted_prompt": "y" * 200}, 413, "prompt_too_long", "clean_prompt"),
     ({k: v for k, v in PATCHING.items() if k != "wrong_answer"}, 400, "invalid_request", None),

@@ -8,20 +8,18 @@ sequence each step (no key/value cache), which keeps hook semantics exact and is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from workers.core.errors import InvalidRequestError
+from workers.core.defaults import STEER_COEFFICIENT, STEER_MAX_NEW_TOKENS, STEER_SEED, STEER_TEMPERATURE
+from workers.core.errors import InvalidRequestError, PromptTooLongError
 from workers.core.hooked_model import HookedModel
 from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
 from workers.core.sae.autoencoder import Sae
 
-__all__ = ["MAX_NEW_TOKENS", "SteerRequest", "SteerResult", "steer"]
-
-SCHEMA_VERSION = 1
-MAX_NEW_TOKENS = 256
+__all__ = ["SteerRequest", "SteerResult", "steer"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +31,11 @@ class SteerRequest:
 
     prompt: str
     feature: int
-    coefficient: float = 0.0
+    coefficient: float = STEER_COEFFICIENT
     clamp: float | None = None
-    max_new_tokens: int = 20
-    temperature: float = 0.0
-    seed: int = 0
+    max_new_tokens: int = STEER_MAX_NEW_TOKENS
+    temperature: float = STEER_TEMPERATURE
+    seed: int = STEER_SEED
 
 
 @dataclass(frozen=True)
@@ -54,32 +52,20 @@ class SteerResult:
     unsteered_text: str
     steered_tokens: tuple[str, ...]
     unsteered_tokens: tuple[str, ...]
-    schema_version: int = field(default=SCHEMA_VERSION)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "sae": self.sae,
-            "hook": self.hook,
-            "feature": self.feature,
-            "coefficient": self.coefficient,
-            "clamp": self.clamp,
-            "prompt": self.prompt,
-            "tokens": list(self.tokens),
-            "steered_text": self.steered_text,
-            "unsteered_text": self.unsteered_text,
-            "steered_tokens": list(self.steered_tokens),
-            "unsteered_tokens": list(self.unsteered_tokens),
-        }
 
 
 def _check(request: SteerRequest, sae: Sae) -> None:
+    """What would make generation wrong: no token to generate, a negative temperature (it inverts the
+    distribution), a non-finite direction. How many tokens and how hot is the job spec's to limit."""
     sae.check_feature(request.feature)
-    if not 1 <= request.max_new_tokens <= MAX_NEW_TOKENS:
-        raise InvalidRequestError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS}", field="max_new_tokens")
-    if not 0.0 <= request.temperature <= 10.0:
-        raise InvalidRequestError("temperature must be in 0..10 (0: greedy)", field="temperature")
+    if request.max_new_tokens < 1:
+        raise InvalidRequestError(
+            f"max_new_tokens must be at least 1, got {request.max_new_tokens}", field="max_new_tokens"
+        )
+    if not request.temperature >= 0.0:
+        raise InvalidRequestError(
+            f"temperature must be 0 (greedy) or more, got {request.temperature}", field="temperature"
+        )
     for name in ("coefficient", "clamp"):
         value = getattr(request, name)
         if value is not None and not torch.isfinite(torch.tensor(float(value))):
@@ -118,9 +104,11 @@ def steer(
     _check(request, sae)
     hook = model.hook(sae.hook, field="sae")
     prompt = model.tokenize(request.prompt)
-    if prompt.shape[1] + request.max_new_tokens > model.max_tokens:
-        raise InvalidRequestError(
-            f"prompt plus max_new_tokens exceeds the model's {model.max_tokens} tokens", field="max_new_tokens"
+    total = int(prompt.shape[1]) + request.max_new_tokens
+    if total > model.max_tokens:
+        raise PromptTooLongError(
+            f"prompt plus max_new_tokens is {total} tokens; {model.model_id} accepts at most {model.max_tokens}",
+            field="max_new_tokens",
         )
     generator = torch.Generator(device="cpu").manual_seed(request.seed)
     eos = model.tokenizer.eos_token_id

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from workers.core.checks import check_position
+from workers.core.defaults import IG_BASELINE, IG_N_STEPS, IG_STEP_RULE, LENS_TOP_K, TARGET_KIND
 from workers.core.errors import InvalidRequestError
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText, WireModel
 from workers.kinds.grids import Grid, Values
@@ -51,17 +52,21 @@ class AttributionSpec(JobSpecBase):
     kind: Literal["attribution"] = "attribution"
     prompt: Prompt
     target: TokenTarget | ContrastTarget
-    target_kind: Literal["logit", "logprob"] = Field(default="logit", description="attribute the logit or log-prob")
+    target_kind: Literal["logit", "logprob"] = Field(
+        default=TARGET_KIND, description="attribute the logit or log-prob"
+    )
     position: int | None = Field(
         default=None, ge=-4096, le=4096, description="position of the prediction; negative from the end; last"
     )
     method: AttributionMethod = "integrated_gradients"
-    n_steps: int = Field(default=50, ge=1, le=512, description="integrated gradients: quadrature steps")
+    # Each step costs a forward and a backward of the prompt; past a few hundred steps the quadrature error is
+    # below float32 noise.
+    n_steps: int = Field(default=IG_N_STEPS, ge=1, le=512, description="integrated gradients: quadrature steps")
     step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] = (
-        "gausslegendre"
+        IG_STEP_RULE
     )
     baseline: Literal["zero", "pad", "bos"] = Field(
-        default="pad",
+        default=IG_BASELINE,
         description=(
             "integrated gradients' baseline: pad-token embeddings with BOS kept (default: it converges on RMSNorm "
             "models, where a zero embedding is a near-singular point), BOS-token embeddings, or zero"
@@ -71,7 +76,7 @@ class AttributionSpec(JobSpecBase):
     hook: str | None = Field(
         default=None, max_length=64, description="layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre"
     )
-    top_k: int = Field(default=10, ge=1, le=100, description="logit lens: tokens listed per layer")
+    top_k: int = Field(default=LENS_TOP_K, ge=1, le=100, description="logit lens: tokens listed per layer")
 
     def check(self, view: ModelView) -> None:
         tokens = view.tokenize(self.prompt)

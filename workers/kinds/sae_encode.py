@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workers.core.defaults import SAE_EXCLUDE_BOS, SAE_INCLUDE_LOSS, SAE_TOP_K
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, SaeId
 
 if TYPE_CHECKING:
@@ -28,9 +29,13 @@ class SaeEncodeSpec(JobSpecBase):
         default=None, description="a batch: one encoding per prompt, in order"
     )
     sae: SaeId
-    top_k: int = Field(default=10, ge=1, le=1024, description="features kept per token, largest first")
-    include_loss: bool = Field(default=False, description="also report the LM loss with the reconstruction spliced in")
-    exclude_bos: bool = Field(default=True, description="leave BOS out of the pooled reconstruction figures")
+    top_k: int = Field(default=SAE_TOP_K, ge=1, le=1024, description="features kept per token, largest first")
+    include_loss: bool = Field(
+        default=SAE_INCLUDE_LOSS, description="also report the LM loss with the reconstruction spliced in"
+    )
+    exclude_bos: bool = Field(
+        default=SAE_EXCLUDE_BOS, description="leave BOS out of the pooled reconstruction figures"
+    )
 
     @model_validator(mode="after")
     def _one_of_prompt_or_prompts(self) -> SaeEncodeSpec:
@@ -61,7 +66,9 @@ class SaeEncodeSpec(JobSpecBase):
         from workers.core.sae import SaeEncodeRequest
 
         return SaeEncodeRequest(
-            prompts=tuple(self.all_prompts), top_k=self.top_k, include_loss=self.include_loss,
+            prompts=tuple(self.all_prompts),
+            top_k=self.top_k,
+            include_loss=self.include_loss,
             exclude_bos=self.exclude_bos,
         )
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from workers.core.defaults import STEER_COEFFICIENT, STEER_MAX_NEW_TOKENS, STEER_SEED, STEER_TEMPERATURE
 from workers.core.errors import InvalidRequestError
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, SaeId
 
@@ -25,11 +26,13 @@ class SteerSpec(JobSpecBase):
     prompt: Prompt
     sae: SaeId
     feature: int = Field(ge=0, le=10_000_000)
-    coefficient: float = Field(default=0.0, ge=-1000.0, le=1000.0, description="times the decoder direction")
+    coefficient: float = Field(
+        default=STEER_COEFFICIENT, ge=-1000.0, le=1000.0, description="times the decoder direction"
+    )
     clamp: float | None = Field(default=None, ge=-1000.0, le=1000.0, description="hold the feature at this value")
-    max_new_tokens: int = Field(default=20, ge=1, le=256)
-    temperature: float = Field(default=0.0, ge=0.0, le=5.0, description="0: greedy")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    max_new_tokens: int = Field(default=STEER_MAX_NEW_TOKENS, ge=1, le=256)
+    temperature: float = Field(default=STEER_TEMPERATURE, ge=0.0, le=5.0, description="0: greedy")
+    seed: int = Field(default=STEER_SEED, ge=0, le=2**31 - 1)
 
     def check_entry(self, entry: ModelEntry) -> None:
         entry.get_sae(self.sae)

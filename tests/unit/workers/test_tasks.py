@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from workers.core.registry import Registry
+from workers.kinds import result_of
+from workers.kinds.patching import PatchingResult
 from workers.records import JobRecord, MemoryJobStore
 from workers.runtime import WorkerRuntime
 from workers.settings import TimeLimits, WorkerSettings
@@ -48,6 +50,8 @@ def test_success_stores_result_stats_and_publishes_the_card(runtime: WorkerRunti
     record = execute_job(runtime, "patching", job_id)
     assert record is not None and record.status == "succeeded" and record.progress == 1.0
     assert record.result is not None and record.result["tokens"] == ["<bos>", "a", "b", "c", "d"]
+    stored = result_of("patching", record.result)  # the stored JSON reads back into the kind's typed result
+    assert isinstance(stored, PatchingResult) and list(stored.targets) == ["resid_pre"]
     assert record.stats["forwards"] == 2 and record.deliveries == 1
     assert isinstance(runtime.store, MemoryJobStore)
     assert runtime.store.get_meta("card:tiny-gpt2") is not None
@@ -57,7 +61,7 @@ def test_core_errors_are_stored_with_code_and_field(runtime: WorkerRuntime) -> N
     job_id = _submit(runtime, {**PATCHING, "corrupted_prompt": "abcdef"})
     record = execute_job(runtime, "patching", job_id)
     assert record is not None and record.status == "failed" and record.error is not None
-    assert (record.error.code, record.error.field) == ("invalid_request", "corrupted_prompt")
+    assert (record.error.code, record.error.field) == ("length_mismatch", "corrupted_prompt")
     assert "Traceback" not in record.error.message
 
 

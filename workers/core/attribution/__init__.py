@@ -29,16 +29,7 @@ from workers.core.attribution.input_x_gradient import InputXGradient
 from workers.core.attribution.integrated_gradients import IntegratedGradients
 from workers.core.attribution.layer import GradientXActivation, LayerIntegratedGradients
 from workers.core.attribution.logit_lens import LogitLens
-from workers.core.attribution.request import (
-    MAX_INTERNAL_BATCH,
-    MAX_N_STEPS,
-    MAX_TOP_K,
-    METHODS,
-    AttributionOptions,
-    AttributionRequest,
-    TargetSpec,
-    validate_request,
-)
+from workers.core.attribution.request import AttributionOptions, AttributionRequest, TargetSpec, validate_request
 from workers.core.attribution.results import AttributionResult
 from workers.core.attribution.saliency import Saliency
 from workers.core.attribution.targets import Readout, resolve_target
@@ -47,9 +38,6 @@ from workers.core.hooked_model import HookedModel
 from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
 
 __all__ = [
-    "MAX_INTERNAL_BATCH",
-    "MAX_N_STEPS",
-    "MAX_TOP_K",
     "METHODS",
     "AttributionOptions",
     "AttributionRequest",
@@ -58,7 +46,7 @@ __all__ = [
     "run_attribution",
 ]
 
-_METHODS: dict[str, AttributionMethod] = {
+_REGISTRY: dict[str, AttributionMethod] = {
     method.name: method
     for method in (
         Saliency(),
@@ -71,6 +59,9 @@ _METHODS: dict[str, AttributionMethod] = {
     )
 }
 
+METHODS: tuple[str, ...] = tuple(_REGISTRY)
+"""Every method :func:`run_attribution` accepts, by name: the registry's keys."""
+
 _HALF = (torch.float16, torch.bfloat16)
 
 
@@ -82,8 +73,14 @@ def run_attribution(
     should_cancel: ShouldCancel = never_cancel,
 ) -> AttributionResult:
     """Run one attribution method on one prompt; bad input raises a ``CoreError`` naming the field."""
+    method = _REGISTRY.get(request.method)
+    if method is None:
+        raise InvalidRequestError(
+            f"unknown method {request.method!r}; valid methods: {', '.join(METHODS)}", field="method"
+        )
     validate_request(request)
-    method = _METHODS[request.method]
+    if method.needs_hook and not request.options.hook:
+        raise InvalidRequestError(f"{request.method} needs options.hook (a hook name)", field="options.hook")
     if method.uses_gradients and model.dtype in _HALF:
         raise InvalidRequestError(
             f"{request.method} needs gradients, which are unreliable in {model.dtype}; serve the model in float32 "

@@ -68,6 +68,8 @@ class AttributionMethod(ABC):
     name: ClassVar[str]
     uses_gradients: ClassVar[bool] = True
     """Gradient methods refuse half-precision models (see :func:`workers.core.attribution.run_attribution`)."""
+    needs_hook: ClassVar[bool] = False
+    """Layer methods attribute to ``options.hook``, which the request must name."""
 
     def has_convergence_delta(self) -> bool:
         """Whether results carry a completeness check (integrated gradients do)."""

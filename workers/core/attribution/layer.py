@@ -79,6 +79,7 @@ class LayerIntegratedGradients(AttributionMethod):
     """Integrated gradients of the target with respect to ``options.hook``'s activation."""
 
     name = "layer_integrated_gradients"
+    needs_hook = True
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -115,6 +116,7 @@ class GradientXActivation(AttributionMethod):
     """Activation ⊙ ∂f/∂activation at ``options.hook`` (Captum's ``LayerGradientXActivation``)."""
 
     name = "gradient_x_activation"
+    needs_hook = True
 
     def attribute(self, context: AttributionContext) -> AttributionResult:
         point = layer_point(context)

@@ -1,36 +1,22 @@
-"""What a caller asks for: the prompt, the target, the method and its options, with their documented limits."""
+"""What a caller asks for: the prompt, the target, the method and its options, and the invariants they keep.
+
+Wire limits (how many steps, how large a top-k) are the job spec's, :mod:`workers.kinds.attribution`; defaults
+are :mod:`workers.core.defaults`, which the spec reads too. Here only what would make a computation wrong or
+crash is refused.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
+from workers.core.defaults import IG_BASELINE, IG_N_STEPS, IG_STEP_RULE, LENS_TOP_K, TARGET_KIND
 from workers.core.errors import InvalidRequestError
-
-METHODS: tuple[str, ...] = (
-    "saliency",
-    "input_x_gradient",
-    "integrated_gradients",
-    "layer_integrated_gradients",
-    "gradient_x_activation",
-    "direct_logit_attribution",
-    "logit_lens",
-)
-"""Every method :func:`workers.core.attribution.run_attribution` accepts."""
 
 STEP_RULES: tuple[str, ...] = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 """Integral approximations of integrated gradients, named as Captum names them."""
 
 BASELINES: tuple[str, ...] = ("zero", "pad", "bos")
-
-MAX_N_STEPS = 512
-"""Integrated gradients' step limit: past a few hundred steps the quadrature error is below float32 noise, and
-each step costs a forward and a backward of the whole prompt."""
-
-MAX_TOP_K = 100
-"""The logit lens's top-k limit: results stay small JSON."""
-
-MAX_INTERNAL_BATCH = 512
 
 TargetKind = Literal["logit", "logprob"]
 
@@ -45,7 +31,7 @@ class TargetSpec:
 
     token: str | None = None
     contrast: tuple[str, str] | None = None
-    kind: TargetKind = "logit"
+    kind: TargetKind = TARGET_KIND
     position: int | None = None
 
 
@@ -62,12 +48,12 @@ class AttributionOptions:
     - ``top_k``: tokens listed per layer by the logit lens.
     """
 
-    n_steps: int = 50
-    step_rule: str = "gausslegendre"
-    baseline: str = "zero"
+    n_steps: int = IG_N_STEPS
+    step_rule: str = IG_STEP_RULE
+    baseline: str = IG_BASELINE
     internal_batch_size: int | None = None
     hook: str | None = None
-    top_k: int = 10
+    top_k: int = LENS_TOP_K
 
 
 @dataclass(frozen=True)
@@ -81,21 +67,15 @@ class AttributionRequest:
 
 
 def validate_request(request: AttributionRequest) -> None:
-    """Check what can be checked without the model; raise :class:`InvalidRequestError` naming the field."""
-    if request.method not in METHODS:
-        raise InvalidRequestError(
-            f"unknown method {request.method!r}; valid methods: {', '.join(METHODS)}", field="method"
-        )
+    """Refuse what no method can compute (the method itself is checked against the registry by the caller)."""
     target = request.target
     if (target.token is None) == (target.contrast is None):
         raise InvalidRequestError("give exactly one of target.token and target.contrast", field="target")
     if target.kind not in ("logit", "logprob"):
         raise InvalidRequestError(f"unknown target kind {target.kind!r}; valid: logit, logprob", field="target.kind")
     options = request.options
-    if not 1 <= options.n_steps <= MAX_N_STEPS:
-        raise InvalidRequestError(
-            f"n_steps must be between 1 and {MAX_N_STEPS}, got {options.n_steps}", field="options.n_steps"
-        )
+    if options.n_steps < 1:
+        raise InvalidRequestError(f"n_steps must be at least 1, got {options.n_steps}", field="options.n_steps")
     if options.step_rule not in STEP_RULES:
         raise InvalidRequestError(
             f"unknown step rule {options.step_rule!r}; valid: {', '.join(STEP_RULES)}", field="options.step_rule"
@@ -107,11 +87,9 @@ def validate_request(request: AttributionRequest) -> None:
             f"unknown baseline {options.baseline!r}; valid: {', '.join(BASELINES)}", field="options.baseline"
         )
     batch = options.internal_batch_size
-    if batch is not None and not 1 <= batch <= MAX_INTERNAL_BATCH:
+    if batch is not None and batch < 1:
         raise InvalidRequestError(
-            f"internal_batch_size must be between 1 and {MAX_INTERNAL_BATCH}", field="options.internal_batch_size"
+            f"internal_batch_size must be at least 1, got {batch}", field="options.internal_batch_size"
         )
-    if not 1 <= options.top_k <= MAX_TOP_K:
-        raise InvalidRequestError(f"top_k must be between 1 and {MAX_TOP_K}", field="options.top_k")
-    if request.method in ("layer_integrated_gradients", "gradient_x_activation") and not options.hook:
-        raise InvalidRequestError(f"{request.method} needs options.hook (a hook name)", field="options.hook")
+    if options.top_k < 1:
+        raise InvalidRequestError(f"top_k must be at least 1, got {options.top_k}", field="options.top_k")

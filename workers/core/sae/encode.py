@@ -12,12 +12,13 @@ SAELens's evaluations exclude special tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from workers.core.activations import ActivationReader, forward_reader
+from workers.core.defaults import SAE_EXCLUDE_BOS, SAE_INCLUDE_LOSS, SAE_TOP_K
 from workers.core.errors import InvalidRequestError, ShapeMismatchError
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
@@ -25,7 +26,6 @@ from workers.core.progress import Progress, ShouldCancel, check_cancelled, never
 from workers.core.sae.autoencoder import Sae
 
 __all__ = [
-    "SCHEMA_VERSION",
     "FeatureActivation",
     "LossRecovered",
     "PromptEncoding",
@@ -36,18 +36,15 @@ __all__ = [
     "encode_sae",
 ]
 
-SCHEMA_VERSION = 1
-MAX_PROMPTS = 64
-
 
 @dataclass(frozen=True)
 class SaeEncodeRequest:
     """One prompt or a batch; ``top_k`` features per token; ``include_loss`` adds spliced-in next-token loss."""
 
     prompts: tuple[str, ...]
-    top_k: int = 10
-    include_loss: bool = False
-    exclude_bos: bool = True
+    top_k: int = SAE_TOP_K
+    include_loss: bool = SAE_INCLUDE_LOSS
+    exclude_bos: bool = SAE_EXCLUDE_BOS
 
     @classmethod
     def single(cls, prompt: str, **options: Any) -> SaeEncodeRequest:
@@ -59,9 +56,6 @@ class FeatureActivation:
     feature: int
     activation: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "activation": self.activation}
-
 
 @dataclass(frozen=True)
 class Reconstruction:
@@ -70,9 +64,6 @@ class Reconstruction:
     mse: float
     explained_variance: float | None
     tokens: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mse": self.mse, "explained_variance": self.explained_variance, "tokens": self.tokens}
 
 
 @dataclass(frozen=True)
@@ -86,15 +77,6 @@ class LossRecovered:
     loss_recovered: float | None
     predictions: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "clean_loss": self.clean_loss,
-            "sae_loss": self.sae_loss,
-            "zero_ablation_loss": self.zero_ablation_loss,
-            "loss_recovered": self.loss_recovered,
-            "predictions": self.predictions,
-        }
-
 
 @dataclass(frozen=True)
 class PromptEncoding:
@@ -106,17 +88,6 @@ class PromptEncoding:
     reconstruction: Reconstruction
     loss: LossRecovered | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "tokens": list(self.tokens),
-            "features": [[f.to_dict() for f in token] for token in self.features],
-            "l0": list(self.l0),
-            "token_mse": list(self.token_mse),
-            "reconstruction": self.reconstruction.to_dict(),
-            "loss": None if self.loss is None else self.loss.to_dict(),
-        }
-
 
 @dataclass(frozen=True)
 class SaeEncodeResult:
@@ -127,23 +98,10 @@ class SaeEncodeResult:
     prompts: tuple[PromptEncoding, ...]
     reconstruction: Reconstruction
     loss: LossRecovered | None = None
-    schema_version: int = field(default=SCHEMA_VERSION)
 
     @property
     def tokens(self) -> tuple[tuple[str, ...], ...]:
         return tuple(p.tokens for p in self.prompts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "sae": self.sae,
-            "hook": self.hook,
-            "top_k": self.top_k,
-            "prompts": [p.to_dict() for p in self.prompts],
-            "reconstruction": self.reconstruction.to_dict(),
-            "loss": None if self.loss is None else self.loss.to_dict(),
-        }
 
 
 @dataclass(frozen=True)
@@ -317,8 +275,8 @@ def encode_sae(
     """Encode every prompt of ``request`` at the SAE's hook; pooled figures over the whole batch."""
     hook = model.hook(sae.hook, field="sae")
     check_top_k(sae, request.top_k)
-    if not request.prompts or len(request.prompts) > MAX_PROMPTS:
-        raise InvalidRequestError(f"give 1..{MAX_PROMPTS} prompts, got {len(request.prompts)}", field="prompts")
+    if not request.prompts:
+        raise InvalidRequestError("give at least one prompt", field="prompts")
     width = model.activation_shape(hook, 1, 1)
     flat = width[-1] * (width[-2] if sae.cfg.reshape_activations == "hook_z" else 1)
     if flat != sae.d_in:

@@ -7,17 +7,16 @@ every later layer are left out, as Neuronpedia's "top logits" do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
 from workers.core.activations import ActivationReader, forward_reader
+from workers.core.defaults import LOGIT_EFFECTS_TOP_N
 from workers.core.errors import InvalidRequestError
 from workers.core.hooked_model import HookedModel
 from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
 from workers.core.sae.autoencoder import Sae
-from workers.core.sae.encode import SCHEMA_VERSION
 
 __all__ = [
     "FeatureActivationsRequest",
@@ -28,8 +27,6 @@ __all__ = [
     "feature_activations",
     "feature_logit_effects",
 ]
-
-MAX_TOP_N = 200
 
 
 @dataclass(frozen=True)
@@ -48,20 +45,6 @@ class FeatureActivationsResult:
     activations: tuple[float, ...]
     max_activation: float
     max_position: int
-    schema_version: int = field(default=SCHEMA_VERSION)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "sae": self.sae,
-            "hook": self.hook,
-            "feature": self.feature,
-            "tokens": list(self.tokens),
-            "activations": list(self.activations),
-            "max_activation": self.max_activation,
-            "max_position": self.max_position,
-        }
 
 
 def feature_activations(
@@ -96,7 +79,7 @@ def feature_activations(
 @dataclass(frozen=True)
 class FeatureLogitEffectsRequest:
     feature: int
-    top_n: int = 10
+    top_n: int = LOGIT_EFFECTS_TOP_N
 
 
 @dataclass(frozen=True)
@@ -104,9 +87,6 @@ class TokenEffect:
     token: str
     token_id: int
     effect: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"token": self.token, "token_id": self.token_id, "effect": self.effect}
 
 
 @dataclass(frozen=True)
@@ -117,23 +97,10 @@ class FeatureLogitEffectsResult:
     feature: int
     promoted: tuple[TokenEffect, ...]
     suppressed: tuple[TokenEffect, ...]
-    schema_version: int = field(default=SCHEMA_VERSION)
 
     @property
     def tokens(self) -> tuple[str, ...]:
         return tuple(e.token for e in (*self.promoted, *self.suppressed))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "sae": self.sae,
-            "hook": self.hook,
-            "feature": self.feature,
-            "tokens": list(self.tokens),
-            "promoted": [e.to_dict() for e in self.promoted],
-            "suppressed": [e.to_dict() for e in self.suppressed],
-        }
 
 
 def logit_effects(model: HookedModel, direction: torch.Tensor) -> torch.Tensor:
@@ -163,8 +130,8 @@ def feature_logit_effects(
 ) -> FeatureLogitEffectsResult:
     """The ``top_n`` tokens the decoder direction promotes most and suppresses most."""
     feature = sae.check_feature(request.feature)
-    if isinstance(request.top_n, bool) or not 1 <= request.top_n <= MAX_TOP_N:
-        raise InvalidRequestError(f"top_n must be in 1..{MAX_TOP_N}, got {request.top_n!r}", field="top_n")
+    if isinstance(request.top_n, bool) or request.top_n < 1:
+        raise InvalidRequestError(f"top_n must be at least 1, got {request.top_n!r}", field="top_n")
     hook = model.hook(sae.hook, field="sae")
     if sae.d_in != model.facts.d_model:
         raise InvalidRequestError(

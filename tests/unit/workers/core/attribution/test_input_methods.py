@@ -48,7 +48,7 @@ def test_target_value_is_the_model_logit_difference(tiny: HookedModel) -> None:
 
 @pytest.mark.parametrize("rule", ["gausslegendre", "riemann_middle", "riemann_left"])
 def test_integrated_gradients_zero_baseline_equals_captum(tiny: HookedModel, rule: str) -> None:
-    result = run_attribution(tiny, _request("integrated_gradients", n_steps=24, step_rule=rule))
+    result = run_attribution(tiny, _request("integrated_gradients", n_steps=24, step_rule=rule, baseline="zero"))
     embeds = _embeds(tiny)
     expected, delta = IntegratedGradients(embeds_forward(tiny)).attribute(
         embeds, baselines=torch.zeros_like(embeds), n_steps=24, method=rule, return_convergence_delta=True
@@ -80,7 +80,8 @@ def test_steps_in_small_batches_equal_one_batch(gpt2: HookedModel) -> None:
 def test_trapezoid_weights_sum_to_one_unlike_captums(gpt2: HookedModel) -> None:
     """Captum weights n trapezoid points by 1/n (summing to (n−1)/n); ours by 1/(n−1), so ours = Captum · n/(n−1)."""
     n = 16
-    result = run_attribution(gpt2, _request("integrated_gradients", n_steps=n, step_rule="riemann_trapezoid"))
+    request = _request("integrated_gradients", n_steps=n, step_rule="riemann_trapezoid", baseline="zero")
+    result = run_attribution(gpt2, request)
     embeds = _embeds(gpt2)
     captum = IntegratedGradients(embeds_forward(gpt2)).attribute(
         embeds, baselines=torch.zeros_like(embeds), n_steps=n, method="riemann_trapezoid"

@@ -74,7 +74,7 @@ def _replaced_output(module: torch.nn.Module, value: list[torch.Tensor]) -> Iter
 def test_layer_ig_zero_baseline_equals_captum_ig_on_the_activation(gpt2: HookedModel) -> None:
     """A zero activation baseline: Captum's IntegratedGradients over a forward that substitutes the activation."""
     hook = "blocks.0.hook_resid_post"
-    result = run_attribution(gpt2, _request("layer_integrated_gradients", hook, n_steps=32))
+    result = run_attribution(gpt2, _request("layer_integrated_gradients", hook, n_steps=32, baseline="zero"))
     tokens = gpt2.tokenize(PROMPT)
     block = gpt2.model.transformer.h[0]
     clean = gpt2.run(tokens, cache=[hook]).cache[hook]

@@ -1,21 +1,13 @@
-"""Bad input raises CoreErrors naming the field; results are JSON; progress and cancellation work between chunks."""
+"""Bad input raises CoreErrors naming the field; results carry tokens, target and checks; progress and
+cancellation work between chunks. (Wire limits and the JSON form: tests/unit/workers/kinds.)"""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
 
 from tests.unit.workers.core.attribution.conftest import CONTRAST, PROMPT, hooked
-from workers.core.attribution import (
-    MAX_N_STEPS,
-    METHODS,
-    AttributionOptions,
-    AttributionRequest,
-    TargetSpec,
-    run_attribution,
-)
+from workers.core.attribution import METHODS, AttributionOptions, AttributionRequest, TargetSpec, run_attribution
 from workers.core.errors import CoreError, InvalidRequestError, JobCancelledError, PromptError
 from workers.core.hooked_model import HookedModel
 
@@ -37,6 +29,22 @@ def test_unknown_method_lists_the_valid_ones(gpt2: HookedModel) -> None:
     error = _error(gpt2, _request("shapley"))
     assert error.field == "method"
     assert all(method in error.message for method in METHODS)
+    assert METHODS == (
+        "saliency",
+        "input_x_gradient",
+        "integrated_gradients",
+        "layer_integrated_gradients",
+        "gradient_x_activation",
+        "direct_logit_attribution",
+        "logit_lens",
+    )
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    """The core defaults to what the job spec documents: integrated gradients from the pad baseline."""
+    options = AttributionOptions()
+    assert (options.n_steps, options.step_rule, options.baseline, options.top_k) == (50, "gausslegendre", "pad", 10)
+    assert TargetSpec(token="a").kind == "logit"
 
 
 def test_multi_token_target_names_its_pieces(gpt2: HookedModel) -> None:
@@ -53,7 +61,7 @@ def test_multi_token_target_names_its_pieces(gpt2: HookedModel) -> None:
 def test_position_out_of_range(gpt2: HookedModel, position: int) -> None:
     """The prompt is len(PROMPT) bytes plus BOS: positions 0..len(PROMPT) and −1..−(len(PROMPT) + 1)."""
     error = _error(gpt2, _request(target=TargetSpec(token="a", position=position)))
-    assert error.field == "target.position"
+    assert (error.field, error.code) == ("position", "out_of_range")  # the job spec's field: clients see it
     assert f"{len(PROMPT) + 1} tokens" in error.message
 
 
@@ -66,7 +74,6 @@ def test_negative_position_counts_from_the_end(gpt2: HookedModel) -> None:
     ("options", "field"),
     [
         ({"n_steps": 0}, "options.n_steps"),
-        ({"n_steps": MAX_N_STEPS + 1}, "options.n_steps"),
         ({"n_steps": 1, "step_rule": "riemann_trapezoid"}, "options.n_steps"),
         ({"step_rule": "simpson"}, "options.step_rule"),
         ({"baseline": "noise"}, "options.baseline"),
@@ -106,23 +113,29 @@ def test_half_precision_refuses_gradients_and_warns_otherwise() -> None:
     assert abs(dla.decomposition.residual_error) < 0.02 * max(1.0, abs(dla.target.value))  # measured 0.006 of 1.96
 
 
-def test_result_is_json_with_tokens_target_and_checks(gpt2: HookedModel) -> None:
+def test_result_carries_tokens_target_and_checks(gpt2: HookedModel) -> None:
     result = run_attribution(gpt2, _request(n_steps=8, baseline="pad"))
-    wire = json.loads(json.dumps(result.to_dict()))
-    assert wire["schema_version"] == 1
-    assert wire["method"] == "integrated_gradients"
-    assert wire["tokens"] == ["<bos>", *PROMPT]
-    assert len(wire["scores"]) == len(wire["tokens"])
-    assert wire["target"]["token_ids"] == [gpt2.token_id(t) for t in CONTRAST]
-    assert wire["target"]["value"] == pytest.approx(result.target.value)
-    completeness = wire["checks"]["completeness"]
-    assert completeness["attribution_sum"] == pytest.approx(sum(wire["scores"]), abs=1e-5)
-    assert completeness["expected"] == pytest.approx(completeness["input_value"] - completeness["baseline_value"])
-    dla = json.loads(json.dumps(run_attribution(gpt2, _request("direct_logit_attribution")).to_dict()))
-    components = dla["grids"]["components"]
-    assert components["axes"] == ["component"]
-    assert len(components["labels"]["component"]) == len(components["values"])
-    assert "residual_error" in dla["checks"]["decomposition"]
+    assert result.method == "integrated_gradients"
+    assert result.model_id == "tiny-gpt2"
+    assert result.tokens == ("<bos>", *PROMPT)
+    assert result.token_ids == tuple(gpt2.tokenize(PROMPT)[0].tolist())
+    assert result.scores is not None and tuple(result.scores.shape) == (len(result.tokens),)
+    assert result.target.token_ids == tuple(gpt2.token_id(t) for t in CONTRAST)
+    assert result.target.tokens == CONTRAST
+    assert dict(result.options) == {
+        "n_steps": 8, "step_rule": "gausslegendre", "baseline": "pad", "internal_batch_size": None
+    }
+    completeness = result.completeness
+    assert completeness is not None and set(result.checks) == {"completeness"}
+    assert completeness.attribution_sum == pytest.approx(float(result.scores.sum()), abs=1e-5)
+    assert completeness.expected == completeness.input_value - completeness.baseline_value
+    assert completeness.input_value == pytest.approx(result.target.value, abs=1e-6)
+    dla = run_attribution(gpt2, _request("direct_logit_attribution"))
+    components = dla.grids["components"]
+    assert components.axes == ("component",)
+    assert len(components.labels["component"]) == components.values.numel()
+    assert dla.decomposition is not None and set(dla.checks) == {"decomposition"}
+    assert dla.decomposition.residual_error == dla.decomposition.target_value - dla.decomposition.component_sum
 
 
 def test_progress_is_reported_per_batch_of_steps(gpt2: HookedModel) -> None:

@@ -116,9 +116,8 @@ def test_senders_without_a_path_have_exactly_no_effect(gpt2: HookedModel) -> Non
     assert result.senders.normalised is not None
     assert result.senders.normalised[1, 0].item() == 1.0
     assert raw[0, 1].item() != result.clean_metric
-    wire = result.to_dict()
-    assert wire["senders"]["values"][0][0] is None  # not swept
-    assert wire["senders"]["values"][1][0] == 1.0
-    assert wire["joint"]["raw_value"] == pytest.approx(
+    assert torch.isnan(result.senders.values[0, 0])  # not swept
+    assert result.senders.values[1, 0].item() == 1.0
+    assert result.joint.raw_value == pytest.approx(
         _reference(gpt2, [(0, 1), (1, 0), (2, 3)], [(1, 2)], ("q", "k", "v"), False), abs=TOLERANCE
     )

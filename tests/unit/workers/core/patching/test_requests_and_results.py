@@ -1,8 +1,9 @@
-"""Bad input is refused with the field and the facts to fix it; results serialise to JSON."""
+"""Bad input is refused with the field and the facts to fix it; results carry axes, labels and values.
+
+The JSON form of these results is tested with the wire models, in tests/unit/workers/kinds/test_results.py.
+"""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
@@ -38,8 +39,8 @@ def test_multi_token_answers_name_their_tokens(gpt2: HookedModel) -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "text"),
     [
-        ({"layers": (0, 3)}, "layers", "layer [3] out of range: valid layers are 0..2"),
-        ({"positions": (6,)}, "positions", "position [6] out of range: valid positions are 0..5"),
+        ({"layers": (0, 3)}, "layers", "layers [3] out of range: valid layers are 0..2"),
+        ({"positions": (6,)}, "positions", "positions [6] out of range: valid positions are 0..5"),
         ({"positions": (-1,)}, "positions", "out of range"),
         ({"layers": ()}, "layers", "empty"),
         ({"positions": (1, 1)}, "positions", "twice"),
@@ -85,30 +86,29 @@ def test_equal_metrics_leave_normalisation_undefined_and_say_so(gpt2: HookedMode
     target = result.target("resid_pre")
     assert target.normalised is None
     assert torch.equal(target.raw, torch.full((3, 6), result.clean_metric, dtype=torch.float64))
-    wire = result.to_dict()
-    assert wire["normalised"] is False
-    assert "undefined" in wire["warnings"][0]
-    assert wire["targets"]["resid_pre"]["normalised"] is False
-    assert wire["targets"]["resid_pre"]["values"][0][0] == result.clean_metric
+    assert result.normalised is False
+    assert "undefined" in result.warnings[0]
+    assert torch.equal(target.values, target.raw)
 
 
-def test_to_dict_is_json_with_axes_labels_and_values(gpt2: HookedModel) -> None:
+def test_results_carry_axes_labels_and_values(gpt2: HookedModel) -> None:
     request = PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a", targets=("every_block", "head_out"))
     result = run_patching(gpt2, request)
-    wire = json.loads(json.dumps(result.to_dict()))
-    assert wire["schema_version"] == 1
-    assert wire["tokens"] == ["<bos>", "a", "b", " ", "b", ":"]
-    assert wire["corrupted_tokens"][4] == "a"
-    block = wire["targets"]["every_block"]
-    assert block["axes"] == ["component", "layer", "position"]
-    assert block["labels"]["component"] == ["resid_pre", "attn_out", "mlp_out"]
-    assert block["labels"]["position"][0] == "0: <bos>"
-    assert len(block["values"]) == 3 and len(block["values"][0]) == 3 and len(block["values"][0][0]) == 6
-    heads = wire["targets"]["head_out"]
-    assert heads["axes"] == ["layer", "head"]
-    assert heads["labels"]["head"] == [0, 1, 2, 3]
-    assert heads["values"] == result.target("head_out").normalised.tolist()  # type: ignore[union-attr]
-    assert wire["warnings"] == []
+    assert result.tokens == ("<bos>", "a", "b", " ", "b", ":")
+    assert result.corrupted_tokens[4] == "a"
+    assert [t.name for t in result.targets] == ["every_block", "head_out"]
+    block = result.target("every_block")
+    assert block.axes == ("component", "layer", "position")
+    assert list(block.labels["component"]) == ["resid_pre", "attn_out", "mlp_out"]
+    assert list(block.labels["position"]) == ["0: <bos>", "1: a", "2: b", "3:  ", "4: b", "5: :"]
+    assert tuple(block.values.shape) == (3, 3, 6)
+    heads = result.target("head_out")
+    assert heads.axes == ("layer", "head")
+    assert list(heads.labels["head"]) == [0, 1, 2, 3]
+    assert heads.normalised is not None and torch.equal(heads.values, heads.normalised)
+    spread = result.clean_metric - result.corrupted_metric
+    torch.testing.assert_close(heads.normalised, (heads.raw - result.corrupted_metric) / spread)
+    assert result.normalised is True and result.warnings == ()
 
 
 @pytest.mark.parametrize(

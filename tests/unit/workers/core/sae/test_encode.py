@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,16 +117,22 @@ def test_reader_serves_precomputed_activations_without_a_forward(model: HookedMo
     assert warm == cold
 
 
-def test_to_dict_is_json_with_schema_version_and_token_strings(model: HookedModel, sae: Sae) -> None:
+def test_result_names_its_sae_and_hook_and_carries_token_strings(model: HookedModel, sae: Sae) -> None:
     result = encode_sae(model, sae, SaeEncodeRequest.single("json", top_k=2, include_loss=True))
-    data = json.loads(json.dumps(result.to_dict()))
-    assert data["schema_version"] == 1
-    assert data["sae"] == "rand"
-    assert data["hook"] == HOOK
-    assert data["prompts"][0]["tokens"] == list(result.prompts[0].tokens)
-    assert all(isinstance(t, str) for t in data["prompts"][0]["tokens"])
-    assert set(data["prompts"][0]["features"][1][0]) == {"feature", "activation"}
-    assert data["loss"]["loss_recovered"] == result.loss.loss_recovered  # type: ignore[union-attr]
+    assert (result.model, result.sae, result.hook, result.top_k) == ("tiny-gpt2", "rand", HOOK, 2)
+    encoding = result.prompts[0]
+    assert encoding.prompt == "json"
+    assert encoding.tokens == ("<bos>", "j", "s", "o", "n")
+    assert len(encoding.features) == len(encoding.l0) == len(encoding.token_mse) == len(encoding.tokens)
+    assert all(len(token) <= 2 for token in encoding.features)
+    assert result.tokens == (encoding.tokens,)
+    assert result.loss == encoding.loss and result.reconstruction == encoding.reconstruction
+
+
+def test_an_empty_batch_is_refused(model: HookedModel, sae: Sae) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        encode_sae(model, sae, SaeEncodeRequest(prompts=()))
+    assert info.value.field == "prompts"
 
 
 @pytest.mark.parametrize("top_k", [0, -1, 97])

@@ -28,7 +28,7 @@ def test_feature_activations_are_the_encode_column(tmp_path: Path) -> None:
     torch.testing.assert_close(torch.tensor(result.activations), column[:, feature], atol=1e-5, rtol=0)
     assert result.max_position == int(column[:, feature].argmax())
     assert result.tokens == tuple(model.token_strings(tokens))
-    assert result.to_dict()["schema_version"] == 1
+    assert (result.sae, result.hook, result.feature) == ("rand", HOOK, feature)
 
 
 @pytest.mark.parametrize("family", ["gpt2", "gemma3"])

@@ -40,9 +40,8 @@ def test_large_coefficient_changes_the_generation(model: HookedModel, sae: Sae) 
     assert result.unsteered_tokens == tuple(model.token_strings(_greedy(model, "hello", 8)))
     assert result.steered_tokens != result.unsteered_tokens
     assert len(result.steered_tokens) == 8
-    data = result.to_dict()
-    assert data["schema_version"] == 1
-    assert data["tokens"] == list(model.token_strings(model.tokenize("hello")))
+    assert result.tokens == tuple(model.token_strings(model.tokenize("hello")))
+    assert (result.sae, result.hook, result.feature, result.coefficient) == ("rand", sae.hook, 3, 50.0)
 
 
 def test_zero_coefficient_changes_nothing(model: HookedModel, sae: Sae) -> None:
@@ -77,3 +76,9 @@ def test_bad_requests(model: HookedModel, sae: Sae, field: str, request_: SteerR
     with pytest.raises(InvalidRequestError) as info:
         steer(model, sae, request_)
     assert info.value.field == field
+
+
+def test_wire_limits_are_left_to_the_job_spec(model: HookedModel, sae: Sae) -> None:
+    """The spec caps temperature at 5; the core refuses only what would be wrong (a negative temperature)."""
+    request = SteerRequest(prompt="hi", feature=1, coefficient=2.0, max_new_tokens=2, temperature=8.0, seed=3)
+    assert len(steer(model, sae, request).steered_tokens) == 2

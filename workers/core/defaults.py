@@ -1,0 +1,52 @@
+"""Default values of job options, written once: the wire specs state them, the core's requests default to them.
+
+The specs in :mod:`workers.kinds` declare these as their fields' defaults (with the limits, which only the specs
+state); the core's request dataclasses use the same constants, so a request built without an option computes
+what the API documents. This module imports no torch: the API reads it through the specs.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "IG_BASELINE",
+    "IG_N_STEPS",
+    "IG_STEP_RULE",
+    "LENS_TOP_K",
+    "LOGIT_EFFECTS_TOP_N",
+    "SAE_EXCLUDE_BOS",
+    "SAE_INCLUDE_LOSS",
+    "SAE_TOP_K",
+    "STEER_COEFFICIENT",
+    "STEER_MAX_NEW_TOKENS",
+    "STEER_SEED",
+    "STEER_TEMPERATURE",
+    "TARGET_KIND",
+]
+
+# attribution
+TARGET_KIND: Final = "logit"
+"""Attribute the target's logit (not its log-prob)."""
+IG_N_STEPS: Final = 50
+IG_STEP_RULE: Final = "gausslegendre"
+IG_BASELINE: Final = "pad"
+"""Pad-token embeddings with BOS kept: integrated gradients converge on RMSNorm models, where a zero embedding
+is a near-singular point."""
+LENS_TOP_K: Final = 10
+
+# sae_encode
+SAE_TOP_K: Final = 10
+SAE_INCLUDE_LOSS: Final = False
+SAE_EXCLUDE_BOS: Final = True
+"""BOS residuals are outliers SAEs are not trained to reconstruct; SAELens's evaluations leave them out too."""
+
+# steer
+STEER_COEFFICIENT: Final = 0.0
+STEER_MAX_NEW_TOKENS: Final = 20
+STEER_TEMPERATURE: Final = 0.0
+"""0 is greedy decoding."""
+STEER_SEED: Final = 0
+
+# SAE feature queries
+LOGIT_EFFECTS_TOP_N: Final = 10
