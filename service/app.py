@@ -15,6 +15,7 @@ from service.controllers.health import HealthController
 from service.controllers.jobs import JobController
 from service.controllers.models import ModelController
 from service.controllers.tokenize import TokenizeController
+from service.controllers.ui import UiController, ui_static_router
 from service.deps import Services, provide_services
 from service.errors import exception_handlers
 from service.job_body import JobSubmissionSchema
@@ -69,7 +70,8 @@ def create_app(
     register_cache_collector(cache)
     metrics: PrometheusConfig = prometheus_config()
     app = Litestar(
-        route_handlers=[JobController, ModelController, TokenizeController, HealthController, MetricsController],
+        route_handlers=[JobController, ModelController, TokenizeController, HealthController, MetricsController,
+                        UiController, ui_static_router()],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         plugins=[JobSubmissionSchema(), JobEventStreamSchema()],
