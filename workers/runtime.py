@@ -1,4 +1,4 @@
-"""The objects one worker process holds: registry, model pool, job store, activation cache, loaded SAEs.
+"""The objects one worker process holds: registry, model pool, job store, activation cache, SAE store.
 
 Built once per process from :class:`WorkerSettings` (lazily, so a prefork child builds its own after the fork and
 no torch work happens in the parent). In embedded mode the API passes its in-memory store and cache in.
@@ -10,7 +10,6 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -19,6 +18,8 @@ from workers.cards import ModelCard, card_key, pack_tokenizer, tokenizer_key
 from workers.core.hooked_model import HookedModel
 from workers.core.model_pool import ModelPool
 from workers.core.registry import ModelEntry, Registry
+from workers.core.sae.autoencoder import Sae
+from workers.core.sae.loading import SaeStore, sae_width
 from workers.kinds.view import ModelView
 from workers.records import JobStore
 from workers.settings import WorkerSettings, load_registry
@@ -54,7 +55,7 @@ class WorkerRuntime:
         self.pool: ModelPool[HookedModel] = ModelPool(
             self.registry, settings.model_cache_dir, settings.pool_max_bytes, _wrap
         )
-        self._saes: dict[tuple[str, str], Any] = {}
+        self.saes = SaeStore(settings.sae_pool_max_bytes)
         self._cards: dict[str, ModelCard] = {}
         self._lock = threading.Lock()
 
@@ -92,6 +93,7 @@ class WorkerRuntime:
             bos_token_id=bos if isinstance(bos, int) else None,
             hook_names=hooked.hook_names,
             tokenizer_sha256=hashlib.sha256(tokenizer_json.encode()).hexdigest(),
+            sae_widths=self._sae_widths(entry),
         )
         self.store.set_meta(tokenizer_key(hooked.model_id), pack_tokenizer(tokenizer_json))
         self.store.set_meta(card_key(hooked.model_id), card.model_dump_json().encode())
@@ -118,22 +120,18 @@ class WorkerRuntime:
         else:
             load_all()
 
-    def sae(self, model: HookedModel, sae_id: str) -> Any:
-        """The loaded SAE ``sae_id`` of ``model`` (loaded once per process)."""
-        key = (model.model_id, sae_id)
-        with self._lock:
-            found = self._saes.get(key)
-        if found is not None:
-            return found
-        from workers.core.sae import load_sae
-
-        entry = self.registry.get(model.model_id).get_sae(sae_id)
-        sae = load_sae(
-            entry,
+    def sae(self, model: HookedModel, sae_id: str) -> Sae:
+        """The SAE ``sae_id`` of ``model``, through the process's byte-bounded LRU of SAEs."""
+        return self.saes.get(
+            self.registry.get(model.model_id),
+            sae_id,
             model_facts=model.facts,
             allow_downloads=self.registry.allow_downloads,
             cache_dir=self.settings.model_cache_dir,
         )
-        with self._lock:
-            self._saes[key] = sae
-        return sae
+
+    def _sae_widths(self, entry: ModelEntry) -> dict[str, int]:
+        """``d_sae`` of each of the model's SAEs whose ``cfg.json`` can be read (no weights are loaded)."""
+        allow, cache_dir = self.registry.allow_downloads, self.settings.model_cache_dir
+        widths = {sae.id: sae_width(sae, allow_downloads=allow, cache_dir=cache_dir) for sae in entry.saes}
+        return {sae_id: width for sae_id, width in widths.items() if width is not None}

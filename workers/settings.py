@@ -161,6 +161,7 @@ class WorkerSettings(EnvSettings):
     registry_path: Path | None = Field(None, validation_alias="INTERP_REGISTRY")
     model_cache_dir: Path = Field(Path(".cache/models"), validation_alias="INTERP_CACHE_DIR")
     pool_max_bytes: int = Field(8 * 1024**3, ge=0, validation_alias="INTERP_POOL_MAX_BYTES")
+    sae_pool_max_bytes: int = Field(2 * 1024**3, gt=0, validation_alias="INTERP_SAE_POOL_MAX_BYTES")
     job_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias="INTERP_JOB_TTL_S")
     cache_ttl_s: int = Field(24 * 3600, gt=0, validation_alias="INTERP_CACHE_TTL_S")
     cache_max_bytes: int = Field(2 * 1024**3, ge=0, validation_alias="INTERP_CACHE_MAX_BYTES")

@@ -13,6 +13,7 @@ from workers.core.errors import InvalidRequestError, PromptTooLongError
 
 __all__ = [
     "check_equal_lengths",
+    "check_feature",
     "check_heads",
     "check_indices",
     "check_position",
@@ -116,3 +117,15 @@ def check_position(position: int | None, n_positions: int, *, field: str = "posi
             code="out_of_range",
         )
     return resolved % n_positions
+
+
+def check_feature(feature: int, d_sae: int, sae_id: str, *, field: str = "feature") -> int:
+    """A feature id of an SAE ``d_sae`` features wide: the API checks it against the width a worker published,
+    the core against the loaded SAE."""
+    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < d_sae:
+        raise InvalidRequestError(
+            f"feature {quote(feature)} is out of range; SAE {sae_id!r} has features 0..{d_sae - 1}",
+            field=field,
+            code="out_of_range",
+        )
+    return feature

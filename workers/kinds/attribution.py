@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from workers.core.checks import check_position
 from workers.core.defaults import IG_BASELINE, IG_N_STEPS, IG_STEP_RULE, LENS_TOP_K, TARGET_KIND
 from workers.core.errors import InvalidRequestError
+from workers.core.memory import dtype_bytes, forward_bytes, steps_per_batch
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText, WireModel
 from workers.kinds.grids import Grid, Values
 
@@ -96,6 +97,18 @@ class AttributionSpec(JobSpecBase):
 
     def prompt_lengths(self, view: ModelView) -> list[int]:
         return [len(view.tokenize(self.prompt))]
+
+    def working_memory(self, view: ModelView) -> int:
+        """Gradient methods hold every layer's activations and their gradients (about three copies) for each
+        sequence of a batch (integrated gradients: one batch of steps); the others, one forward read at every
+        layer."""
+        n_pos, card = self.prompt_lengths(view)[0], view.card
+        kept = forward_bytes(card, n_pos, dtype_bytes(card.dtype), kept_layers=card.n_layers)
+        if self.method in ("direct_logit_attribution", "logit_lens"):
+            return kept
+        if self.method in ("integrated_gradients", "layer_integrated_gradients"):
+            return 3 * kept * min(self.n_steps, steps_per_batch(n_pos, self.internal_batch_size))
+        return 3 * kept
 
     def to_request(self) -> AttributionRequest:
         from workers.core.attribution import AttributionOptions, AttributionRequest, TargetSpec

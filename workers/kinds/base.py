@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from workers.core.memory import dtype_bytes, forward_bytes
+
 if TYPE_CHECKING:
     from workers.core.registry import ModelEntry
     from workers.kinds.context import JobContext
@@ -70,6 +72,18 @@ class JobSpecBase(WireModel):
     def prompt_lengths(self, view: ModelView) -> list[int]:
         """Token counts of the sequences one forward of this job holds (for the memory estimate)."""
         return []
+
+    def working_memory(self, view: ModelView) -> int:
+        """Estimated bytes of activations the job holds at once beyond the weights (checked at submission).
+
+        A lower bound, so that only jobs that surely cannot fit are refused: here, the sequences of
+        :meth:`prompt_lengths` through one no-grad forward together. Kinds that keep every layer (a gradient
+        graph, patching's cached runs) or run their sequences one at a time say so by overriding it, with the
+        figures of :mod:`workers.core.memory` that the core sizes its own batches with.
+        """
+        lengths = self.prompt_lengths(view)
+        one = forward_bytes(view.card, max(lengths, default=1), dtype_bytes(view.card.dtype))
+        return len(lengths) * one
 
 
 class ResultBase(BaseModel):

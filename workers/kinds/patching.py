@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from workers.core.checks import check_equal_lengths, check_heads, check_indices
+from workers.core.memory import dtype_bytes, forward_bytes, row_bytes
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText
 from workers.kinds.grids import PatchGrid, by_name
 
@@ -111,6 +112,12 @@ class PatchingSpec(JobSpecBase):
     def prompt_lengths(self, view: ModelView) -> list[int]:
         n = len(view.tokenize(self.clean_prompt, field="clean_prompt"))
         return [n, n]
+
+    def working_memory(self, view: ModelView) -> int:
+        """The clean and corrupted runs, read at every layer and kept through the sweep, plus at least one
+        patched row in flight (the core chunks rows by the same :func:`~workers.core.memory.row_bytes`)."""
+        n_pos, itemsize, card = self.prompt_lengths(view)[0], dtype_bytes(view.card.dtype), view.card
+        return 2 * forward_bytes(card, n_pos, itemsize, kept_layers=card.n_layers) + row_bytes(card, n_pos, itemsize)
 
     def to_request(self) -> PatchingRequest | PathPatchingRequest:
         from workers.core.patching import PatchingRequest, PathPatchingRequest

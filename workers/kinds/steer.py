@@ -39,6 +39,7 @@ class SteerSpec(JobSpecBase):
 
     def check(self, view: ModelView) -> None:
         view.hook(view.sae_hook(self.sae), field="sae")
+        view.sae_feature(self.sae, self.feature)
         total = self.prompt_lengths(view)[0]
         if total > view.card.max_tokens:
             raise InvalidRequestError(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer
 
 from workers.cards import ModelCard
-from workers.core.checks import check_prompt_length, check_single_token
+from workers.core.checks import check_feature, check_prompt_length, check_single_token
 from workers.core.errors import PromptError, UnknownHookError
 from workers.core.hooks import HookName, parse_hook_name
 from workers.core.registry import ModelEntry
@@ -66,3 +66,10 @@ class ModelView:
     def sae_hook(self, sae_id: str) -> str:
         """The hook an SAE of this model reads, or :class:`UnknownSaeError` listing the served ones."""
         return self.entry.get_sae(sae_id).hook
+
+    def sae_feature(self, sae_id: str, feature: int) -> None:
+        """A feature id checked against the SAE's width, where the card has it (the worker reads it from the
+        SAE's cfg.json); an SAE whose width is not on the card has its features checked when a worker loads it."""
+        d_sae = self.card.sae_widths.get(sae_id)
+        if d_sae is not None:
+            check_feature(feature, d_sae, sae_id)

@@ -15,10 +15,7 @@ import torch
 from workers.core.attribution.base import AttributionContext
 from workers.core.hooked_model import HookFn
 from workers.core.hooks import HookName
-
-TOKENS_PER_BATCH = 1024
-"""Default budget of positions per batch of steps (steps × prompt length): about 1.4 GB of saved activations on
-Gemma 3 270M, and 50 steps of a 20-token prompt in one batch (larger batches ran faster than smaller ones)."""
+from workers.core.memory import steps_per_batch
 
 
 def target_values(
@@ -50,8 +47,8 @@ def target_values(
 
 
 def step_batches(n_steps: int, n_positions: int, batch: int | None) -> Iterator[slice]:
-    """Slices of the step indices, ``batch`` at a time (default: within :data:`TOKENS_PER_BATCH`)."""
-    size = batch or max(1, TOKENS_PER_BATCH // n_positions)
+    """Slices of the step indices, as many at a time as :func:`~workers.core.memory.steps_per_batch` says."""
+    size = steps_per_batch(n_positions, batch)
     for start in range(0, n_steps, size):
         yield slice(start, min(start + size, n_steps))
 

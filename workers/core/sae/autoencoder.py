@@ -14,7 +14,8 @@ from typing import cast
 
 import torch
 
-from workers.core.errors import InvalidRequestError, ShapeMismatchError
+from workers.core.checks import check_feature
+from workers.core.errors import ShapeMismatchError
 from workers.core.sae.formats import (
     TORCH_DTYPES,
     GatedSaeConfig,
@@ -67,12 +68,8 @@ class Sae:
         return self.tensors["W_dec"]
 
     def check_feature(self, feature: int, *, field: str = "feature") -> int:
-        """A feature id in ``0..d_sae-1``, or :class:`InvalidRequestError`."""
-        if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < self.d_sae:
-            raise InvalidRequestError(
-                f"feature {feature!r} is out of range; SAE {self.id!r} has features 0..{self.d_sae - 1}", field=field
-            )
-        return feature
+        """A feature id in ``0..d_sae-1``, or :class:`InvalidRequestError` (the API's check, on the loaded SAE)."""
+        return check_feature(feature, self.d_sae, self.id, field=field)
 
     def decoder_direction(self, feature: int) -> torch.Tensor:
         """The feature's decoder row ``[d_in]``: what one unit of its activation adds to the reconstruction."""

@@ -2,23 +2,28 @@
 
 Every SAE is checked against the model it is served for before it is returned: its hook must exist in the model
 and read exactly ``d_in`` values per token. Hub SAEs are read from the local hub cache unless the registry allows
-downloads. A failed load raises and leaves nothing behind in :class:`SaeStore`.
+downloads. A worker keeps loaded SAEs in a :class:`SaeStore` bounded by bytes; a failed load raises and leaves
+nothing behind there. :func:`sae_width` reads only an SAE's ``cfg.json``, so a worker can publish every SAE's
+width on its model card without loading weights.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from workers.core.errors import SaeFormatError, ShapeMismatchError, UnknownHookError
 from workers.core.hooked_model import ModelFacts
 from workers.core.hooks import HookName, parse_hook_name
+from workers.core.lru import BytesLru
 from workers.core.registry import ModelEntry, SaeEntry
 from workers.core.sae.autoencoder import Sae
 from workers.core.sae.formats import SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME, SPARSITY_FILENAME, read_sae_dir
 
-__all__ = ["SaeStore", "hook_width", "load_registered_sae", "load_sae"]
+__all__ = ["SaeStore", "hook_width", "load_registered_sae", "load_sae", "sae_bytes", "sae_width"]
+
+_SAE_FILES = (SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME, SPARSITY_FILENAME)
 
 
 def hook_width(facts: ModelFacts, hook: HookName, *, family: str | None = None) -> int:
@@ -41,7 +46,10 @@ def hook_width(facts: ModelFacts, hook: HookName, *, family: str | None = None) 
     return facts.d_model
 
 
-def _local_dir(entry: SaeEntry, allow_downloads: bool, cache_dir: Path | None) -> Path:
+def _local_dir(
+    entry: SaeEntry, allow_downloads: bool, cache_dir: Path | None, files: Sequence[str] = _SAE_FILES
+) -> Path:
+    """The SAE's directory on disk, with ``files`` fetched into the hub cache first for a hub SAE."""
     if entry.path is not None:
         return entry.path
     if entry.repo is None or entry.revision is None:
@@ -50,7 +58,7 @@ def _local_dir(entry: SaeEntry, allow_downloads: bool, cache_dir: Path | None) -
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     prefix = f"{entry.subfolder.strip('/')}/" if entry.subfolder else ""
-    patterns = [prefix + name for name in (SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME, SPARSITY_FILENAME)]
+    patterns = [prefix + name for name in files]
     try:
         root = snapshot_download(
             entry.repo,
@@ -100,13 +108,41 @@ def load_registered_sae(
     return load_sae(entry, model_facts=model_facts, allow_downloads=allow_downloads, cache_dir=cache_dir)
 
 
-class SaeStore:
-    """Loaded SAEs by (model id, SAE id), least recently used evicted; only successful loads are kept."""
+def sae_width(entry: SaeEntry, *, allow_downloads: bool = False, cache_dir: Path | None = None) -> int | None:
+    """The SAE's ``d_sae`` from its ``cfg.json`` alone (no weights read), or ``None`` when that file cannot be
+    had: the SAE's own load then reports why."""
+    try:
+        cfg_path = _local_dir(entry, allow_downloads, cache_dir, files=(SAE_CFG_FILENAME,)) / SAE_CFG_FILENAME
+        d_sae = json.loads(cfg_path.read_text(encoding="utf-8")).get("d_sae")
+    except (SaeFormatError, OSError, ValueError, AttributeError):
+        return None
+    return d_sae if isinstance(d_sae, int) and not isinstance(d_sae, bool) and d_sae > 0 else None
 
-    def __init__(self, max_entries: int = 8) -> None:
-        self._max = max_entries
-        self._items: OrderedDict[tuple[str, str], Sae] = OrderedDict()
-        self._lock = threading.Lock()
+
+def sae_bytes(sae: Sae) -> int:
+    """Bytes of an SAE's tensors (sparsity included): what it weighs in a :class:`SaeStore`."""
+    tensors = [*sae.tensors.values(), *([] if sae.sparsity is None else [sae.sparsity])]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class SaeStore:
+    """Loaded SAEs by (model id, SAE id), least recently used evicted when their total bytes pass ``max_bytes``.
+
+    The same :class:`~workers.core.lru.BytesLru` as the model pool: concurrent requests share one load, and only
+    successful loads are kept.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._lru: BytesLru[tuple[str, str], Sae] = BytesLru(max_bytes)
+
+    @property
+    def loaded(self) -> tuple[tuple[str, str], ...]:
+        """(model id, SAE id) in memory, least recently used first."""
+        return self._lru.keys
+
+    @property
+    def loaded_bytes(self) -> int:
+        return self._lru.loaded_bytes
 
     def get(
         self,
@@ -117,20 +153,16 @@ class SaeStore:
         allow_downloads: bool = False,
         cache_dir: Path | None = None,
     ) -> Sae:
-        key = (model.id, sae_id)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        sae = load_registered_sae(
-            model, sae_id, model_facts=model_facts, allow_downloads=allow_downloads, cache_dir=cache_dir
-        )
-        with self._lock:
-            self._items[key] = sae
-            self._items.move_to_end(key)
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
-        return sae
+        """The SAE ``sae_id`` of ``model``, loaded on a miss; an unknown id lists the served ones, loading nothing."""
+        model.get_sae(sae_id)
+
+        def load() -> tuple[Sae, int]:
+            sae = load_registered_sae(
+                model, sae_id, model_facts=model_facts, allow_downloads=allow_downloads, cache_dir=cache_dir
+            )
+            return sae, sae_bytes(sae)
+
+        return self._lru.get((model.id, sae_id), load)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._lru)

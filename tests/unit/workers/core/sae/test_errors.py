@@ -68,7 +68,7 @@ def test_unknown_sae_id_lists_the_model_saes(tmp_path: Path, model: HookedModel)
         saes=(_entry(tmp_path, sae_id="res-1"), _entry(tmp_path, sae_id="res-2")),
     )
     with pytest.raises(UnknownSaeError, match="res-1, res-2") as info:
-        SaeStore().get(entry, "res-9", model_facts=model.facts)
+        SaeStore(max_bytes=2**30).get(entry, "res-9", model_facts=model.facts)
     assert info.value.field == "sae"
 
 
@@ -86,7 +86,7 @@ def test_corrupt_or_truncated_weights_are_refused_and_not_cached(
     else:
         weights.unlink()
     entry = ModelEntry(id="tiny", source=RandomSource(family="gpt2", seed=0), saes=(_entry(tmp_path),))
-    store = SaeStore()
+    store = SaeStore(max_bytes=2**30)
     with pytest.raises(SaeFormatError, match=r"safetensors|missing") as info:
         store.get(entry, "rand", model_facts=model.facts)
     assert info.value.field == "sae"
