@@ -15,6 +15,7 @@ __all__ = [
     "IG_STEP_RULE",
     "LENS_TOP_K",
     "LOGIT_EFFECTS_TOP_N",
+    "PATH_DIRECTION",
     "SAE_EXCLUDE_BOS",
     "SAE_INCLUDE_LOSS",
     "SAE_TOP_K",
@@ -22,6 +23,7 @@ __all__ = [
     "STEER_MAX_NEW_TOKENS",
     "STEER_SEED",
     "STEER_TEMPERATURE",
+    "SWEEP_DIRECTION",
     "TARGET_KIND",
 ]
 
@@ -34,6 +36,12 @@ IG_BASELINE: Final = "pad"
 """Pad-token embeddings with BOS kept: integrated gradients converge on RMSNorm models, where a zero embedding
 is a near-singular point."""
 LENS_TOP_K: Final = 10
+
+# patching
+SWEEP_DIRECTION: Final = "denoise"
+"""Exact and attribution patching: clean activations patched into the corrupted run."""
+PATH_DIRECTION: Final = "noise"
+"""Path patching: corrupted sender outputs into the clean run, the setting of Wang et al. (2022)."""
 
 # sae_encode
 SAE_TOP_K: Final = 10

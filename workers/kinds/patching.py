@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from workers.core.checks import check_equal_lengths, check_heads, check_indices
+from workers.core.defaults import PATH_DIRECTION, SWEEP_DIRECTION
 from workers.core.memory import dtype_bytes, forward_bytes, row_bytes
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText
 from workers.kinds.grids import PatchGrid, by_name
@@ -62,8 +63,12 @@ class PatchingSpec(JobSpecBase):
         description="exact and attribution: granularities; each gives one layer×position(×head) grid",
     )
     method: Literal["exact", "attribution", "path"] = "exact"
-    direction: Literal["denoise", "noise"] = Field(
-        default="denoise", description="denoise patches clean into corrupted; noise corrupted into clean"
+    direction: Literal["denoise", "noise"] | None = Field(
+        default=None,
+        description=(
+            f"denoise patches clean activations into the corrupted run, noise corrupted into clean; absent: "
+            f"{SWEEP_DIRECTION} for exact and attribution, {PATH_DIRECTION} for path (Wang et al. 2022)"
+        ),
     )
     layers: Annotated[list[Index], Field(min_length=1, max_length=1024)] | None = Field(
         default=None, description="exact and attribution: restrict the sweep to these layers (all when absent)"
@@ -132,7 +137,7 @@ class PatchingSpec(JobSpecBase):
                 receivers=tuple((h[0], h[1]) for h in self.receivers or ()),
                 senders=None if self.senders is None else tuple((h[0], h[1]) for h in self.senders),
                 receiver_inputs=tuple(self.receiver_inputs),
-                direction=self.direction,
+                direction=self.direction or PATH_DIRECTION,
                 freeze_mlps=self.freeze_mlps,
             )
         return PatchingRequest(
@@ -143,7 +148,7 @@ class PatchingSpec(JobSpecBase):
             metric=self.metric,
             targets=tuple(self.targets),
             method=self.method,
-            direction=self.direction,
+            direction=self.direction or SWEEP_DIRECTION,
             layers=None if self.layers is None else tuple(self.layers),
             positions=None if self.positions is None else tuple(self.positions),
         )

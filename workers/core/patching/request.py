@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 
 from workers.core.checks import check_equal_lengths
+from workers.core.defaults import PATH_DIRECTION, SWEEP_DIRECTION
 from workers.core.errors import InvalidRequestError
 from workers.core.hooked_model import HookedModel
 from workers.core.metrics import METRIC_KINDS, MetricKind
@@ -56,7 +57,7 @@ class PatchingRequest:
     metric: MetricKind = "logit_diff"
     targets: tuple[str, ...] = ("resid_pre",)
     method: Method = "exact"
-    direction: Direction = "denoise"
+    direction: Direction = SWEEP_DIRECTION
     layers: tuple[int, ...] | None = None
     positions: tuple[int, ...] | None = None
     memory_budget: int = DEFAULT_MEMORY_BUDGET
@@ -87,7 +88,7 @@ class PathPatchingRequest:
     metric: MetricKind = "logit_diff"
     receiver_inputs: tuple[str, ...] = RECEIVER_INPUTS
     senders: tuple[tuple[int, int], ...] | None = None
-    direction: Direction = "noise"
+    direction: Direction = PATH_DIRECTION
     freeze_mlps: bool = False
     memory_budget: int = DEFAULT_MEMORY_BUDGET
 

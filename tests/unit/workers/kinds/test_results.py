@@ -258,10 +258,15 @@ def test_steer_spec_carries_every_field() -> None:
             PatchingSpec(model="m", clean_prompt=CLEAN, corrupted_prompt=CORRUPTED, answer="b", wrong_answer="a"),
             PatchingRequest(CLEAN, CORRUPTED, "b", wrong_answer="a"),
         ),
+        (
+            PatchingSpec(model="m", clean_prompt=CLEAN, corrupted_prompt=CORRUPTED, answer="b", wrong_answer="a",
+                         method="path", receivers=[[1, 2]]),
+            PathPatchingRequest(CLEAN, CORRUPTED, "b", wrong_answer="a", receivers=((1, 2),)),
+        ),
         (SaeEncodeSpec(model="m", sae="s", prompt="one"), SaeEncodeRequest(prompts=("one",))),
         (SteerSpec(model="m", sae="s", prompt="hi", feature=1), SteerRequest(prompt="hi", feature=1)),
     ],
-    ids=["attribution", "patching", "sae_encode", "steer"],
+    ids=["attribution", "patching", "path_patching", "sae_encode", "steer"],
 )
 def test_spec_defaults_are_the_core_defaults(spec: BaseModel, expected: Any) -> None:
     """A spec with only its required fields asks the core for what a core request with only those fields does."""
