@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	# The CPU wheel; a GPU deployment installs a CUDA build of this version first (README).
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e ./client
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,7 +20,7 @@ serve: $(STAMP)
 	$(VENV)/bin/interp serve
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check service workers tests bench
+	$(VENV)/bin/ruff check service workers tests bench client
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
 

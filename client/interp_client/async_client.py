@@ -1,0 +1,164 @@
+"""The asynchronous client: the API of :class:`~interp_client.Client`, awaited.
+
+    async with AsyncClient("http://127.0.0.1:8000") as client:
+        job = await client.patching(model="gemma-3-270m", ...)
+        result = await job.result()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar, Unpack, cast
+
+import httpx
+from pydantic import BaseModel
+
+from interp_client import fields
+from interp_client import models as wire
+from interp_client.jobs import AsyncJob
+from interp_client.kinds import KINDS, JobRecord, JobSpec, Result, build_spec, job_record_adapter
+from interp_client.transport import DEFAULT_URL, RetryPolicy, Settings, decode, json_body, raise_for_status
+
+__all__ = ["AsyncClient"]
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class AsyncClient:
+    """A connection to interp-service for asyncio code; ``async with`` it, or ``await close()``."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ):
+        self.settings = Settings(base_url.rstrip("/"), api_key, timeout, retry or RetryPolicy())
+        self._http = httpx.AsyncClient(
+            base_url=self.settings.base_url, headers=self.settings.headers(), timeout=timeout
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # -- jobs of each kind ---------------------------------------------------------------------------------------
+
+    async def attribution(self, **spec: Unpack[fields.AttributionSpec]) -> AsyncJob[wire.AttributionResult]:
+        """Which input tokens or components drove a target logit: gradient methods, DLA, logit lens."""
+        return await self._submit(build_spec(wire.AttributionSpec, spec), wire.AttributionResult)
+
+    async def patching(self, **spec: Unpack[fields.PatchingSpec]) -> AsyncJob[wire.PatchingResult]:
+        """Activation patching of a clean and a corrupted prompt over layers, positions and heads."""
+        return await self._submit(build_spec(wire.PatchingSpec, spec), wire.PatchingResult)
+
+    async def sae_encode(self, **spec: Unpack[fields.SaeEncodeSpec]) -> AsyncJob[wire.SaeEncodeResult]:
+        """A hook's activations as sparse-autoencoder features, per token, with reconstruction quality."""
+        return await self._submit(build_spec(wire.SaeEncodeSpec, spec), wire.SaeEncodeResult)
+
+    async def sae_features(self, **spec: Unpack[fields.SaeFeaturesSpec]) -> AsyncJob[wire.SaeFeaturesResult]:
+        """One SAE feature: its activation over each prompt's tokens, and the tokens its direction promotes."""
+        return await self._submit(build_spec(wire.SaeFeaturesSpec, spec), wire.SaeFeaturesResult)
+
+    async def steer(self, **spec: Unpack[fields.SteerSpec]) -> AsyncJob[wire.SteerResult]:
+        """Generated text with and without an SAE feature's direction added (or the feature clamped)."""
+        return await self._submit(build_spec(wire.SteerSpec, spec), wire.SteerResult)
+
+    async def submit(self, spec: JobSpec, *, idempotency_key: str | None = None) -> AsyncJob[Result]:
+        """Any job from its spec model; a retried submission with the same key returns the first job."""
+        return await self._submit(spec, cast("type[Result]", KINDS[spec.kind].result), idempotency_key)
+
+    async def _submit(self, spec: BaseModel, result_type: type[R], idempotency_key: str | None = None) -> AsyncJob[R]:
+        key = idempotency_key or str(uuid.uuid4())  # one per logical submission, the same on every retry
+        response = await self._request("POST", "/v1/jobs", json=json_body(spec), headers={"Idempotency-Key": key})
+        return AsyncJob(self, decode(response, job_record_adapter), result_type)
+
+    # -- reading jobs --------------------------------------------------------------------------------------------
+
+    async def job(self, job_id: str) -> AsyncJob[Result]:
+        return self._handle(await self._get_record(job_id))
+
+    async def page(self, *, offset: int = 0, limit: int = 20) -> wire.JobPage:
+        """One page of your jobs, newest first."""
+        response = await self._request("GET", "/v1/jobs", params={"offset": offset, "limit": limit})
+        return decode(response, wire.JobPage)
+
+    async def jobs(self, *, page_size: int = 20, limit: int | None = None) -> AsyncIterator[AsyncJob[Result]]:
+        """Your jobs, newest first, fetched a page at a time; at most ``limit`` of them."""
+        seen: set[str] = set()  # jobs submitted meanwhile shift the pages: skip the ones already given
+        offset = 0
+        while limit is None or len(seen) < limit:
+            page = await self.page(offset=offset, limit=page_size)
+            for record in page.items:
+                if record.id not in seen and (limit is None or len(seen) < limit):
+                    seen.add(record.id)
+                    yield self._handle(record)
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    def _handle(self, record: JobRecord) -> AsyncJob[Result]:
+        return AsyncJob(self, record, cast("type[Result]", KINDS[record.kind].result))
+
+    # -- models --------------------------------------------------------------------------------------------------
+
+    async def models(self) -> list[wire.ModelInfo]:
+        return decode(await self._request("GET", "/v1/models"), wire.ModelList).items
+
+    async def model(self, model_id: str) -> wire.ModelInfo:
+        return decode(await self._request("GET", f"/v1/models/{model_id}"), wire.ModelInfo)
+
+    async def tokenize(self, model: str, prompt: str, *, prepend_bos: bool = True) -> wire.TokenizeResponse:
+        body = build_spec(wire.TokenizeRequest, {"model": model, "prompt": prompt, "prepend_bos": prepend_bos})
+        return decode(await self._request("POST", "/v1/tokenize", json=json_body(body)), wire.TokenizeResponse)
+
+    # -- HTTP ----------------------------------------------------------------------------------------------------
+
+    async def _get_record(self, job_id: str, *, wait: float | None = None) -> JobRecord:
+        params = {"wait": round(wait, 3)} if wait else None
+        timeout = self.settings.wait_timeout(wait)
+        response = await self._request("GET", f"/v1/jobs/{job_id}", params=params, timeout=timeout)
+        return decode(response, job_record_adapter)
+
+    async def _cancel(self, job_id: str) -> JobRecord:
+        return decode(await self._request("DELETE", f"/v1/jobs/{job_id}"), job_record_adapter)
+
+    @asynccontextmanager
+    async def _event_stream(self, job_id: str) -> AsyncIterator[httpx.Response]:
+        timeout = httpx.Timeout(self.settings.timeout, read=self.settings.events_read_timeout)
+        headers = {"Accept": "text/event-stream"}
+        async with self._http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=timeout, headers=headers) as response:
+            if response.is_error:
+                await response.aread()
+                raise_for_status(response)
+            yield response
+
+    async def _request(
+        self, method: str, path: str, *, timeout: httpx.Timeout | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """One request, retried on connection errors and 503 as the policy says; error statuses are raised."""
+        policy = self.settings.retry
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, timeout=timeout or self.settings.timeout, **kwargs)
+            except httpx.TransportError as exc:
+                await asyncio.sleep(policy.after_error(attempt, exc))
+            else:
+                delay = policy.after_response(attempt, response)
+                if delay is None:
+                    raise_for_status(response)
+                    return response
+                await asyncio.sleep(delay)
+            attempt += 1

@@ -1,0 +1,726 @@
+# Generated from openapi.yaml by client/scripts/generate_models.py: do not edit; regenerate instead.
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired
+
+from typing_extensions import TypedDict
+
+
+class Completeness(TypedDict):
+    attribution_sum: float
+    baseline_value: float
+    delta: float
+    expected: float
+    input_value: float
+    relative_error: float
+
+
+class ContrastTarget(TypedDict, closed=True):
+    contrast: list[str]
+
+
+class Decomposition(TypedDict):
+    component_sum: float
+    residual_error: float
+    target_value: float
+
+
+class ErrorInfo(TypedDict):
+    code: str
+    """
+    stable snake_case code: unknown_model, prompt_too_long, invalid_request, …
+    """
+    field: NotRequired[str | None]
+    """
+    the request field at fault, when there is one
+    """
+    message: str
+
+
+class FeatureActivation(TypedDict):
+    activation: float
+    feature: int
+
+
+class Grid(TypedDict):
+    axes: list[str]
+    """
+    axis names, outermost first: layer, position, head, component, …
+    """
+    labels: dict[str, list[str | int]]
+    """
+    for each axis, the label of every index
+    """
+    units: NotRequired[str | None]
+    """
+    what a value measures
+    """
+    values: list[Any]
+    """
+    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class JobError(TypedDict):
+    code: str
+    field: NotRequired[str | None]
+    message: str
+    retryable: NotRequired[bool]
+
+
+class JobEvent(TypedDict):
+    at: float
+    progress: float
+    seq: int
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JointEffect(TypedDict):
+    raw_value: float
+    """
+    the metric with every sender patched at once
+    """
+    value: float | None
+    """
+    its normalised effect; null when clean equals corrupted
+    """
+
+
+class LossRecovered(TypedDict):
+    clean_loss: float
+    loss_recovered: float | None
+    predictions: int
+    sae_loss: float
+    zero_ablation_loss: float
+
+
+class PatchGrid(TypedDict):
+    axes: list[str]
+    """
+    axis names, outermost first: layer, position, head, component, …
+    """
+    labels: dict[str, list[str | int]]
+    """
+    for each axis, the label of every index
+    """
+    normalised: bool
+    """
+    values are (patched − corrupted) / (clean − corrupted); false when clean equals corrupted
+    """
+    raw_values: list[Any]
+    """
+    the patched metric itself
+    """
+    units: NotRequired[str | None]
+    """
+    what a value measures
+    """
+    values: list[Any]
+    """
+    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class PatchingSpec(TypedDict, closed=True):
+    answer: str
+    """
+    text that must be exactly one token
+    """
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    clean_prompt: str
+    """
+    text; BOS is prepended
+    """
+    corrupted_prompt: str
+    """
+    text; BOS is prepended
+    """
+    direction: NotRequired[Literal["denoise", "noise"]]
+    """
+    denoise patches clean into corrupted; noise corrupted into clean
+    """
+    freeze_mlps: NotRequired[bool]
+    """
+    path: also freeze MLP outputs at their base values
+    """
+    layers: NotRequired[list[int] | None]
+    """
+    exact and attribution: restrict the sweep to these layers (all when absent)
+    """
+    method: NotRequired[Literal["exact", "attribution", "path"]]
+    metric: NotRequired[Literal["logit_diff", "logprob"]]
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    positions: NotRequired[list[int] | None]
+    """
+    exact and attribution: restrict the sweep to these positions (all when absent)
+    """
+    receiver_inputs: NotRequired[list[Literal["q", "k", "v"]]]
+    """
+    path: which inputs of the receivers carry the senders' effect
+    """
+    receivers: NotRequired[list[list[int]] | None]
+    """
+    path: the receiver heads, [[layer, head], …]; required by method path
+    """
+    senders: NotRequired[list[list[int]] | None]
+    """
+    path: the sender heads swept one at a time (every head when absent)
+    """
+    targets: NotRequired[list[Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "attn_out_all_pos", "mlp_out_all_pos", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v", "head_q_by_pos", "head_k_by_pos", "head_v_by_pos", "head_pattern", "head_pattern_by_pos", "head_pattern_dest_src", "every_block"]]]
+    """
+    exact and attribution: granularities; each gives one layer×position(×head) grid
+    """
+    wrong_answer: NotRequired[str | None]
+    """
+    required by metric logit_diff
+    """
+
+
+class PathDetails(TypedDict):
+    joint: JointEffect
+    receiver_inputs: list[str]
+    receivers: list[list[int]]
+    """
+    [[layer, head], …] whose inputs carried the senders' effect
+    """
+
+
+class PromptActivations(TypedDict):
+    activations: list[float]
+    """
+    the feature's activation at each token
+    """
+    max_activation: float
+    max_position: int
+    """
+    the token where the feature is largest (the first, on ties)
+    """
+    tokens: list[str]
+    """
+    the prompt's tokens, BOS first
+    """
+
+
+class RankedToken(TypedDict):
+    probability: float
+    rank: int
+    """
+    1 is the most likely token
+    """
+    token: str
+    token_id: int
+
+
+class ReadinessReport(TypedDict):
+    checks: dict[str, str]
+    """
+    per dependency (store, broker): "ok", or why not
+    """
+    status: Literal["ready", "unavailable"]
+
+
+class Reconstruction(TypedDict):
+    explained_variance: float | None
+    mse: float
+    tokens: int
+
+
+class SaeEncodeSpec(TypedDict, closed=True):
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    exclude_bos: NotRequired[bool]
+    """
+    leave BOS out of the pooled reconstruction figures
+    """
+    include_loss: NotRequired[bool]
+    """
+    also report the LM loss with the reconstruction spliced in
+    """
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: NotRequired[str | None]
+    prompts: NotRequired[list[str] | None]
+    """
+    a batch: one encoding per prompt, in order
+    """
+    sae: str
+    """
+    an SAE id of the model (GET /v1/models)
+    """
+    top_k: NotRequired[int]
+    """
+    features kept per token, largest first
+    """
+
+
+class SaeFeaturesSpec(TypedDict, closed=True):
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    feature: int
+    """
+    the feature id, 0..d_sae−1 (GET /v1/models)
+    """
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: NotRequired[str | None]
+    prompts: NotRequired[list[str] | None]
+    """
+    several prompts: the feature's activations over each, in order
+    """
+    sae: str
+    """
+    an SAE id of the model (GET /v1/models)
+    """
+    top_n: NotRequired[int]
+    """
+    tokens the decoder direction promotes most and suppresses most; 0 leaves logit effects out (SAEs that do not read a d_model-wide hook have none)
+    """
+
+
+class SaeInfo(TypedDict):
+    hook: str
+    id: str
+
+
+class SteerResult(TypedDict):
+    clamp: float | None
+    coefficient: float
+    feature: int
+    hook: str
+    model: str
+    prompt: str
+    sae: str
+    schema_version: NotRequired[int]
+    steered_text: str
+    steered_tokens: list[str]
+    tokens: list[str]
+    """
+    the prompt's tokens
+    """
+    unsteered_text: str
+    unsteered_tokens: list[str]
+
+
+class SteerSpec(TypedDict, closed=True):
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    clamp: NotRequired[float | None]
+    """
+    hold the feature at this value
+    """
+    coefficient: NotRequired[float]
+    """
+    times the decoder direction
+    """
+    feature: int
+    max_new_tokens: NotRequired[int]
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: str
+    """
+    text; BOS is prepended
+    """
+    sae: str
+    """
+    an SAE id of the model (GET /v1/models)
+    """
+    seed: NotRequired[int]
+    temperature: NotRequired[float]
+    """
+    0: greedy
+    """
+
+
+class TargetReport(TypedDict):
+    description: str
+    kind: str
+    position: int
+    token_ids: list[int]
+    tokens: list[str]
+    value: float
+
+
+class TokenEffect(TypedDict):
+    effect: float
+    """
+    change in the token's logit per unit of the feature's activation
+    """
+    token: str
+    token_id: int
+
+
+class TokenTarget(TypedDict, closed=True):
+    token: str
+    """
+    text that must be exactly one token
+    """
+
+
+class TokenizeRequest(TypedDict, closed=True):
+    model: str
+    prepend_bos: NotRequired[bool]
+    prompt: str
+
+
+class TokenizeResponse(TypedDict):
+    model: str
+    n_tokens: int
+    token_ids: list[int]
+    tokens: list[str]
+    """
+    each id decoded on its own: axis labels
+    """
+
+
+class AttributionSpec(TypedDict, closed=True):
+    baseline: NotRequired[Literal["zero", "pad", "bos"]]
+    """
+    integrated gradients' baseline: pad-token embeddings with BOS kept (default: it converges on RMSNorm models, where a zero embedding is a near-singular point), BOS-token embeddings, or zero
+    """
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    hook: NotRequired[str | None]
+    """
+    layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre
+    """
+    internal_batch_size: NotRequired[int | None]
+    """
+    IG steps per forward
+    """
+    method: NotRequired[Literal["saliency", "input_x_gradient", "integrated_gradients", "layer_integrated_gradients", "gradient_x_activation", "direct_logit_attribution", "logit_lens"]]
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    n_steps: NotRequired[int]
+    """
+    integrated gradients: quadrature steps
+    """
+    position: NotRequired[int | None]
+    """
+    position of the prediction; negative from the end; last
+    """
+    prompt: str
+    """
+    text; BOS is prepended
+    """
+    step_rule: NotRequired[Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"]]
+    target: TokenTarget | ContrastTarget
+    target_kind: NotRequired[Literal["logit", "logprob"]]
+    """
+    attribute the logit or log-prob
+    """
+    top_k: NotRequired[int]
+    """
+    logit lens: tokens listed per layer
+    """
+
+
+class Checks(TypedDict):
+    completeness: NotRequired[Completeness | None]
+    decomposition: NotRequired[Decomposition | None]
+
+
+class ErrorBody(TypedDict):
+    error: ErrorInfo
+
+
+class LensLayer(TypedDict):
+    hook: str
+    targets: list[RankedToken]
+    top_k: list[RankedToken]
+    value: float
+
+
+class LogitEffects(TypedDict):
+    promoted: list[TokenEffect]
+    """
+    largest effect first
+    """
+    suppressed: list[TokenEffect]
+    """
+    most negative effect first
+    """
+
+
+class ModelInfo(TypedDict):
+    architecture: NotRequired[str | None]
+    d_head: NotRequired[int | None]
+    d_mlp: NotRequired[int | None]
+    d_model: NotRequired[int | None]
+    d_vocab: NotRequired[int | None]
+    dtype: str
+    family: NotRequired[str | None]
+    hook_names: NotRequired[list[str] | None]
+    id: str
+    max_tokens: int
+    n_ctx: NotRequired[int | None]
+    n_heads: NotRequired[int | None]
+    n_kv_heads: NotRequired[int | None]
+    n_layers: NotRequired[int | None]
+    ready: bool
+    saes: list[SaeInfo]
+    weights_revision: str
+
+
+class ModelList(TypedDict):
+    items: list[ModelInfo]
+
+
+class PatchingResult(TypedDict):
+    clean_metric: float
+    corrupted_metric: float
+    corrupted_tokens: list[str]
+    direction: str
+    method: str
+    metric: str
+    normalised: bool
+    """
+    false when the clean and corrupted metrics are equal
+    """
+    path: NotRequired[PathDetails | None]
+    """
+    method path only
+    """
+    schema_version: NotRequired[int]
+    targets: dict[str, PatchGrid]
+    tokens: list[str]
+    """
+    the clean prompt's tokens, BOS first
+    """
+    warnings: NotRequired[list[str]]
+
+
+class PromptEncoding(TypedDict):
+    features: list[list[FeatureActivation]]
+    """
+    per token, its top features, largest first
+    """
+    l0: list[int]
+    """
+    per token, how many features are active
+    """
+    loss: NotRequired[LossRecovered | None]
+    prompt: str
+    reconstruction: Reconstruction
+    token_mse: list[float]
+    tokens: list[str]
+
+
+class SaeEncodeResult(TypedDict):
+    hook: str
+    loss: NotRequired[LossRecovered | None]
+    model: str
+    prompts: list[PromptEncoding]
+    """
+    one encoding per prompt, in request order
+    """
+    reconstruction: Reconstruction
+    """
+    pooled over every prompt
+    """
+    sae: str
+    schema_version: NotRequired[int]
+    top_k: int
+
+
+class SaeFeaturesResult(TypedDict):
+    feature: int
+    hook: str
+    logit_effects: LogitEffects | None
+    """
+    null when top_n is 0
+    """
+    model: str
+    prompts: list[PromptActivations]
+    """
+    one per prompt, in request order
+    """
+    sae: str
+    schema_version: NotRequired[int]
+
+
+class SteerJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["steer"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[SteerResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class AttributionResult(TypedDict):
+    checks: Checks
+    grids: NotRequired[dict[str, Grid]]
+    logit_lens: NotRequired[list[LensLayer]]
+    method: str
+    model: str
+    options: dict[str, Any]
+    schema_version: NotRequired[int]
+    scores: NotRequired[list[Any] | None]
+    """
+    one score per token of `tokens`
+    """
+    target: TargetReport
+    token_ids: list[int]
+    tokens: list[str]
+    warnings: NotRequired[list[str]]
+
+
+class PatchingJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["patching"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[PatchingResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class SaeEncodeJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["sae_encode"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[SaeEncodeResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class SaeFeaturesJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["sae_features"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[SaeFeaturesResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class AttributionJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["attribution"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[AttributionResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobPage(TypedDict):
+    items: list[AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob]
+    limit: int
+    offset: int
+    total: int

@@ -1,0 +1,923 @@
+# Generated from openapi.yaml by client/scripts/generate_models.py: do not edit; regenerate instead.
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from interp_client.result_methods import (
+    AttributionMethods,
+    GridMethods,
+    PatchGridMethods,
+    PatchingMethods,
+    SaeEncodeMethods,
+    SaeFeaturesMethods,
+    SteerMethods,
+)
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+Hook = TypeAliasType("Hook", Annotated[str, Field(max_length=64)])
+"""
+layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre
+"""
+
+
+InternalBatchSize = TypeAliasType(
+    "InternalBatchSize", Annotated[int, Field(ge=1, le=512)]
+)
+"""
+IG steps per forward
+"""
+
+
+Position = TypeAliasType("Position", Annotated[int, Field(ge=-4096, le=4096)])
+"""
+position of the prediction; negative from the end; last
+"""
+
+
+class Completeness(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    attribution_sum: float
+    baseline_value: float
+    delta: float
+    expected: float
+    input_value: float
+    relative_error: float
+
+
+class ContrastTarget(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    contrast: Annotated[list[str], Field(max_length=2, min_length=2)]
+
+
+class Decomposition(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    component_sum: float
+    residual_error: float
+    target_value: float
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    code: str
+    """
+    stable snake_case code: unknown_model, prompt_too_long, invalid_request, …
+    """
+    field: str | None = None
+    """
+    the request field at fault, when there is one
+    """
+    message: str
+
+
+class FeatureActivation(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    activation: float
+    feature: int
+
+
+class Grid(GridMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    axes: list[str]
+    """
+    axis names, outermost first: layer, position, head, component, …
+    """
+    labels: dict[str, list[str | int]]
+    """
+    for each axis, the label of every index
+    """
+    units: str | None = None
+    """
+    what a value measures
+    """
+    values: list[Any]
+    """
+    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    code: str
+    field: str | None = None
+    message: str
+    retryable: bool = False
+
+
+class JobEvent(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    at: float
+    progress: float
+    seq: int
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JointEffect(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    raw_value: float
+    """
+    the metric with every sender patched at once
+    """
+    value: float | None
+    """
+    its normalised effect; null when clean equals corrupted
+    """
+
+
+class LossRecovered(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    clean_loss: float
+    loss_recovered: float | None
+    predictions: int
+    sae_loss: float
+    zero_ablation_loss: float
+
+
+class PatchGrid(PatchGridMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    axes: list[str]
+    """
+    axis names, outermost first: layer, position, head, component, …
+    """
+    labels: dict[str, list[str | int]]
+    """
+    for each axis, the label of every index
+    """
+    normalised: bool
+    """
+    values are (patched − corrupted) / (clean − corrupted); false when clean equals corrupted
+    """
+    raw_values: list[Any]
+    """
+    the patched metric itself
+    """
+    units: str | None = None
+    """
+    what a value measures
+    """
+    values: list[Any]
+    """
+    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class PatchingSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    answer: Annotated[str, Field(max_length=256, min_length=1)]
+    """
+    text that must be exactly one token
+    """
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    clean_prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+    """
+    text; BOS is prepended
+    """
+    corrupted_prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+    """
+    text; BOS is prepended
+    """
+    direction: Literal["denoise", "noise"] = "denoise"
+    """
+    denoise patches clean into corrupted; noise corrupted into clean
+    """
+    freeze_mlps: bool = False
+    """
+    path: also freeze MLP outputs at their base values
+    """
+    kind: Literal["patching"] = "patching"
+    layers: list[int] | None = None
+    """
+    exact and attribution: restrict the sweep to these layers (all when absent)
+    """
+    method: Literal["exact", "attribution", "path"] = "exact"
+    metric: Literal["logit_diff", "logprob"] = "logit_diff"
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    positions: list[int] | None = None
+    """
+    exact and attribution: restrict the sweep to these positions (all when absent)
+    """
+    receiver_inputs: Annotated[
+        list[Literal["q", "k", "v"]] | None, Field(max_length=3, min_length=1)
+    ] = None
+    """
+    path: which inputs of the receivers carry the senders' effect
+    """
+    receivers: list[list[int]] | None = None
+    """
+    path: the receiver heads, [[layer, head], …]; required by method path
+    """
+    senders: list[list[int]] | None = None
+    """
+    path: the sender heads swept one at a time (every head when absent)
+    """
+    targets: Annotated[
+        list[Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "attn_out_all_pos", "mlp_out_all_pos", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v", "head_q_by_pos", "head_k_by_pos", "head_v_by_pos", "head_pattern", "head_pattern_by_pos", "head_pattern_dest_src", "every_block"]] | None,
+        Field(max_length=19, min_length=1),
+    ] = None
+    """
+    exact and attribution: granularities; each gives one layer×position(×head) grid
+    """
+    wrong_answer: str | None = None
+    """
+    required by metric logit_diff
+    """
+
+
+class PathDetails(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    joint: JointEffect
+    receiver_inputs: list[str]
+    receivers: list[list[int]]
+    """
+    [[layer, head], …] whose inputs carried the senders' effect
+    """
+
+
+class PromptActivations(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    activations: list[float]
+    """
+    the feature's activation at each token
+    """
+    max_activation: float
+    max_position: int
+    """
+    the token where the feature is largest (the first, on ties)
+    """
+    tokens: list[str]
+    """
+    the prompt's tokens, BOS first
+    """
+
+
+class RankedToken(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    probability: float
+    rank: int
+    """
+    1 is the most likely token
+    """
+    token: str
+    token_id: int
+
+
+class ReadinessReport(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checks: dict[str, str]
+    """
+    per dependency (store, broker): "ok", or why not
+    """
+    status: Literal["ready", "unavailable"]
+
+
+class Reconstruction(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    explained_variance: float | None
+    mse: float
+    tokens: int
+
+
+class SaeEncodeSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    exclude_bos: bool = True
+    """
+    leave BOS out of the pooled reconstruction figures
+    """
+    include_loss: bool = False
+    """
+    also report the LM loss with the reconstruction spliced in
+    """
+    kind: Literal["sae_encode"] = "sae_encode"
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: str | None = None
+    prompts: list[str] | None = None
+    """
+    a batch: one encoding per prompt, in order
+    """
+    sae: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    an SAE id of the model (GET /v1/models)
+    """
+    top_k: Annotated[int, Field(ge=1, le=1024)] = 10
+    """
+    features kept per token, largest first
+    """
+
+
+class SaeFeaturesSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    feature: Annotated[int, Field(ge=0, le=10000000)]
+    """
+    the feature id, 0..d_sae−1 (GET /v1/models)
+    """
+    kind: Literal["sae_features"] = "sae_features"
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: str | None = None
+    prompts: list[str] | None = None
+    """
+    several prompts: the feature's activations over each, in order
+    """
+    sae: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    an SAE id of the model (GET /v1/models)
+    """
+    top_n: Annotated[int, Field(ge=0, le=200)] = 10
+    """
+    tokens the decoder direction promotes most and suppresses most; 0 leaves logit effects out (SAEs that do not read a d_model-wide hook have none)
+    """
+
+
+class SaeInfo(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    hook: str
+    id: str
+
+
+class SteerResult(SteerMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    clamp: float | None
+    coefficient: float
+    feature: int
+    hook: str
+    model: str
+    prompt: str
+    sae: str
+    schema_version: int = 1
+    steered_text: str
+    steered_tokens: list[str]
+    tokens: list[str]
+    """
+    the prompt's tokens
+    """
+    unsteered_text: str
+    unsteered_tokens: list[str]
+
+
+Clamp = TypeAliasType("Clamp", Annotated[float, Field(ge=-1000.0, le=1000.0)])
+"""
+hold the feature at this value
+"""
+
+
+class SteerSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    clamp: Clamp | None = None
+    """
+    hold the feature at this value
+    """
+    coefficient: Annotated[float, Field(ge=-1000.0, le=1000.0)] = 0.0
+    """
+    times the decoder direction
+    """
+    feature: Annotated[int, Field(ge=0, le=10000000)]
+    kind: Literal["steer"] = "steer"
+    max_new_tokens: Annotated[int, Field(ge=1, le=256)] = 20
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+    """
+    text; BOS is prepended
+    """
+    sae: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    an SAE id of the model (GET /v1/models)
+    """
+    seed: Annotated[int, Field(ge=0, le=2147483647)] = 0
+    temperature: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
+    """
+    0: greedy
+    """
+
+
+class TargetReport(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    description: str
+    kind: str
+    position: int
+    token_ids: list[int]
+    tokens: list[str]
+    value: float
+
+
+class TokenEffect(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    effect: float
+    """
+    change in the token's logit per unit of the feature's activation
+    """
+    token: str
+    token_id: int
+
+
+class TokenTarget(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    token: Annotated[str, Field(max_length=256, min_length=1)]
+    """
+    text that must be exactly one token
+    """
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    prepend_bos: bool = True
+    prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+
+
+class TokenizeResponse(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    model: str
+    n_tokens: int
+    token_ids: list[int]
+    tokens: list[str]
+    """
+    each id decoded on its own: axis labels
+    """
+
+
+class AttributionSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    baseline: Literal["zero", "pad", "bos"] = "pad"
+    """
+    integrated gradients' baseline: pad-token embeddings with BOS kept (default: it converges on RMSNorm models, where a zero embedding is a near-singular point), BOS-token embeddings, or zero
+    """
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    hook: Hook | None = None
+    """
+    layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre
+    """
+    internal_batch_size: InternalBatchSize | None = None
+    """
+    IG steps per forward
+    """
+    kind: Literal["attribution"] = "attribution"
+    method: Literal["saliency", "input_x_gradient", "integrated_gradients", "layer_integrated_gradients", "gradient_x_activation", "direct_logit_attribution", "logit_lens"] = (
+        "integrated_gradients"
+    )
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    n_steps: Annotated[int, Field(ge=1, le=512)] = 50
+    """
+    integrated gradients: quadrature steps
+    """
+    position: Position | None = None
+    """
+    position of the prediction; negative from the end; last
+    """
+    prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+    """
+    text; BOS is prepended
+    """
+    step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] = (
+        "gausslegendre"
+    )
+    target: TokenTarget | ContrastTarget
+    target_kind: Literal["logit", "logprob"] = "logit"
+    """
+    attribute the logit or log-prob
+    """
+    top_k: Annotated[int, Field(ge=1, le=100)] = 10
+    """
+    logit lens: tokens listed per layer
+    """
+
+
+class Checks(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    completeness: Completeness | None = None
+    decomposition: Decomposition | None = None
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    error: ErrorInfo
+
+
+class LensLayer(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    hook: str
+    targets: list[RankedToken]
+    top_k: list[RankedToken]
+    value: float
+
+
+class LogitEffects(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    promoted: list[TokenEffect]
+    """
+    largest effect first
+    """
+    suppressed: list[TokenEffect]
+    """
+    most negative effect first
+    """
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    architecture: str | None = None
+    d_head: int | None = None
+    d_mlp: int | None = None
+    d_model: int | None = None
+    d_vocab: int | None = None
+    dtype: str
+    family: str | None = None
+    hook_names: list[str] | None = None
+    id: str
+    max_tokens: int
+    n_ctx: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    n_layers: int | None = None
+    ready: bool
+    saes: list[SaeInfo]
+    weights_revision: str
+
+
+class ModelList(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    items: list[ModelInfo]
+
+
+class PatchingResult(PatchingMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    clean_metric: float
+    corrupted_metric: float
+    corrupted_tokens: list[str]
+    direction: str
+    method: str
+    metric: str
+    normalised: bool
+    """
+    false when the clean and corrupted metrics are equal
+    """
+    path: PathDetails | None = None
+    """
+    method path only
+    """
+    schema_version: int = 1
+    targets: dict[str, PatchGrid]
+    tokens: list[str]
+    """
+    the clean prompt's tokens, BOS first
+    """
+    warnings: list[str] | None = None
+
+
+class PromptEncoding(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    features: list[list[FeatureActivation]]
+    """
+    per token, its top features, largest first
+    """
+    l0: list[int]
+    """
+    per token, how many features are active
+    """
+    loss: LossRecovered | None = None
+    prompt: str
+    reconstruction: Reconstruction
+    token_mse: list[float]
+    tokens: list[str]
+
+
+class SaeEncodeResult(SaeEncodeMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    hook: str
+    loss: LossRecovered | None = None
+    model: str
+    prompts: list[PromptEncoding]
+    """
+    one encoding per prompt, in request order
+    """
+    reconstruction: Reconstruction
+    """
+    pooled over every prompt
+    """
+    sae: str
+    schema_version: int = 1
+    top_k: int
+
+
+class SaeFeaturesResult(SaeFeaturesMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    feature: int
+    hook: str
+    logit_effects: LogitEffects | None
+    """
+    null when top_n is 0
+    """
+    model: str
+    prompts: list[PromptActivations]
+    """
+    one per prompt, in request order
+    """
+    sae: str
+    schema_version: int = 1
+
+
+class SteerJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["steer"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: SteerResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class AttributionResult(AttributionMethods):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checks: Checks
+    grids: dict[str, Grid] | None = None
+    logit_lens: list[LensLayer] | None = None
+    method: str
+    model: str
+    options: dict[str, Any]
+    schema_version: int = 1
+    scores: list[Any] | None = None
+    """
+    one score per token of `tokens`
+    """
+    target: TargetReport
+    token_ids: list[int]
+    tokens: list[str]
+    warnings: list[str] | None = None
+
+
+class PatchingJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["patching"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: PatchingResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class SaeEncodeJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["sae_encode"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: SaeEncodeResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class SaeFeaturesJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["sae_features"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: SaeFeaturesResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class AttributionJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["attribution"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: AttributionResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobPage(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    items: list[
+        Annotated[
+            AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob,
+            Field(discriminator="kind"),
+        ]
+    ]
+    limit: int
+    offset: int
+    total: int
