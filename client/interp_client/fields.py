@@ -139,9 +139,9 @@ class PatchingSpec(TypedDict, closed=True):
     """
     text; BOS is prepended
     """
-    direction: NotRequired[Literal["denoise", "noise"]]
+    direction: NotRequired[Literal["denoise", "noise"] | None]
     """
-    denoise patches clean into corrupted; noise corrupted into clean
+    denoise patches clean activations into the corrupted run, noise corrupted into clean; absent: denoise for exact and attribution, noise for path (Wang et al. 2022)
     """
     freeze_mlps: NotRequired[bool]
     """

@@ -206,9 +206,9 @@ class PatchingSpec(BaseModel):
     """
     text; BOS is prepended
     """
-    direction: Literal["denoise", "noise"] = "denoise"
+    direction: Literal["denoise", "noise"] | None = None
     """
-    denoise patches clean into corrupted; noise corrupted into clean
+    denoise patches clean activations into the corrupted run, noise corrupted into clean; absent: denoise for exact and attribution, noise for path (Wang et al. 2022)
     """
     freeze_mlps: bool = False
     """
