@@ -3,9 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench
+.PHONY: install serve test lint bench browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel; a GPU deployment installs a CUDA build of this version first (README).
@@ -19,7 +19,13 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/interp serve
 
-test: $(STAMP)
+# The results pages' tests drive Debian's chromium through Playwright (its own browser builds cannot be fetched).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq >/dev/null && \
+	  apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check service workers tests bench client
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q

@@ -25,8 +25,8 @@ PATCHING = {
 }
 SLOW = {
     "model": "slow-gpt2",
-    "clean_prompt": "a" * 40,
-    "corrupted_prompt": "b" * 40,
+    "clean_prompt": "a" * 80,
+    "corrupted_prompt": "b" * 80,
     "answer": "a",
     "wrong_answer": "b",
     "targets": ["resid_pre", "attn_out", "mlp_out"],

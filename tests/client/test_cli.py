@@ -166,4 +166,4 @@ def test_help_documents_the_exit_codes_and_every_field() -> None:
     assert "exit status:" in top and re.search(r"^\s+3\s+connection or server trouble", top, re.M)
     patching = run_cli("run", "patching", "--help").stdout
     assert "--wrong-answer TEXT" in patching and "required by metric logit_diff" in patching
-    assert "--clean-prompt TEXT, --clean TEXT" in patching and "default: denoise" in patching
+    assert "--clean-prompt TEXT, --clean TEXT" in patching and "default: exact" in patching

@@ -298,9 +298,10 @@ def check_patching(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
     senders = path["grids"]["senders"]
     assert senders["axes"] == ["layer", "head"] and senders["labels"] == {"layer": [0, 1], "head": [0, 1, 2, 3]}
     assert [len(row) for row in senders["values"]] == [4, 4]  # every head of the model was a sender
-    # Heads in the receivers' layer cannot reach the receivers' inputs: no effect. Layer 0's heads can.
-    assert senders["values"][1] == pytest.approx([0.0] * 4, abs=TOL)
-    assert any(abs(value) > 1e-6 for value in senders["values"][0])
+    # Heads in the receivers' layer cannot reach the receivers' inputs: no effect, so the metric stays the base
+    # run's (clean, under path patching's default noise direction), a normalised 1.0. Layer 0's heads can.
+    assert senders["values"][1] == pytest.approx([1.0] * 4, abs=TOL)
+    assert any(abs(value - 1.0) > 1e-6 for value in senders["values"][0])
 
 
 def check_sae_encode(jobs: dict[str, Any], routes: dict[str, Any]) -> None:

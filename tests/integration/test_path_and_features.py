@@ -102,10 +102,9 @@ def test_a_path_patching_job_equals_the_core(client: httpx.Client, tiny: HookedM
             wrong_answer="M",
             receivers=((1, 0), (1, 3)),
             receiver_inputs=("q", "k"),
-            direction="denoise",  # the spec's default
-        ),
+        ),  # the core's default direction for path patching is the spec's (noise)
     )
-    assert (result["method"], result["direction"], result["metric"]) == ("path", "denoise", "logit_diff")
+    assert (result["method"], result["direction"], result["metric"]) == ("path", "noise", "logit_diff")
     assert result["tokens"] == list(want.tokens) and result["corrupted_tokens"] == list(want.corrupted_tokens)
     assert result["clean_metric"] == pytest.approx(want.clean_metric, abs=TOL)
     assert result["corrupted_metric"] == pytest.approx(want.corrupted_metric, abs=TOL)
@@ -116,7 +115,8 @@ def test_a_path_patching_job_equals_the_core(client: httpx.Client, tiny: HookedM
     assert want.senders.normalised is not None
     assert_grid(grid["values"], grid_values(want.senders.normalised))
     assert_grid(grid["raw_values"], grid_values(want.senders.raw))
-    assert grid["values"][1] == [pytest.approx(0.0, abs=TOL)] * 4  # senders at the receivers' layer have no path
+    # Senders at the receivers' layer have no path to them: the metric stays the base (clean) run's, a normalised 1.
+    assert grid["values"][1] == [pytest.approx(1.0, abs=TOL)] * 4
     path = result["path"]
     assert path["receivers"] == [list(r) for r in want.receivers]
     assert path["receiver_inputs"] == list(want.receiver_inputs)

@@ -26,12 +26,14 @@ SCREENSHOTS = REPO_ROOT / "test-output" / "ui"
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (.ci/run installs it)")
+        pytest.fail(f"{reason} (make test installs it)")
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API runs an event loop in this thread until it closes, and tests after the
+    pages' own (``asyncio.run``) need the thread free of it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
