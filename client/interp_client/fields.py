@@ -252,7 +252,7 @@ class SaeEncodeSpec(TypedDict, closed=True):
     prompt: NotRequired[str | None]
     prompts: NotRequired[list[str] | None]
     """
-    a batch: one encoding per prompt, in order
+    a batch: each prompt read on its own, results in the same order
     """
     sae: str
     """
@@ -280,7 +280,7 @@ class SaeFeaturesSpec(TypedDict, closed=True):
     prompt: NotRequired[str | None]
     prompts: NotRequired[list[str] | None]
     """
-    several prompts: the feature's activations over each, in order
+    a batch: each prompt read on its own, results in the same order
     """
     sae: str
     """

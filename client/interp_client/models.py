@@ -345,7 +345,7 @@ class SaeEncodeSpec(BaseModel):
     prompt: str | None = None
     prompts: list[str] | None = None
     """
-    a batch: one encoding per prompt, in order
+    a batch: each prompt read on its own, results in the same order
     """
     sae: Annotated[str, Field(max_length=128, min_length=1)]
     """
@@ -378,7 +378,7 @@ class SaeFeaturesSpec(BaseModel):
     prompt: str | None = None
     prompts: list[str] | None = None
     """
-    several prompts: the feature's activations over each, in order
+    a batch: each prompt read on its own, results in the same order
     """
     sae: Annotated[str, Field(max_length=128, min_length=1)]
     """

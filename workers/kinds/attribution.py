@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, Field
 
 from workers.core.checks import check_position
 from workers.core.defaults import IG_BASELINE, IG_N_STEPS, IG_STEP_RULE, LENS_TOP_K, TARGET_KIND
 from workers.core.errors import InvalidRequestError
 from workers.core.memory import dtype_bytes, forward_bytes, steps_per_batch
-from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText, WireModel
+from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, ResultPart, TokenText, WireModel
 from workers.kinds.grids import Grid, Values
 
 if TYPE_CHECKING:
@@ -129,11 +129,7 @@ class AttributionSpec(JobSpecBase):
         return AttributionRequest(prompt=self.prompt, target=target, method=self.method, options=options)
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-
-class TargetReport(_Part):
+class TargetReport(ResultPart):
     """The quantity attributed, echoed back with its value on the unmodified prompt."""
 
     description: str
@@ -144,7 +140,7 @@ class TargetReport(_Part):
     value: float
 
 
-class Completeness(_Part):
+class Completeness(ResultPart):
     """Integrated gradients: attributions should sum to f(input) − f(baseline); ``delta`` is Captum's."""
 
     attribution_sum: float
@@ -155,7 +151,7 @@ class Completeness(_Part):
     relative_error: float
 
 
-class Decomposition(_Part):
+class Decomposition(ResultPart):
     """Direct logit attribution: components should sum to the target value."""
 
     component_sum: float
@@ -163,19 +159,19 @@ class Decomposition(_Part):
     residual_error: float
 
 
-class Checks(_Part):
+class Checks(ResultPart):
     completeness: Completeness | None = None
     decomposition: Decomposition | None = None
 
 
-class RankedToken(_Part):
+class RankedToken(ResultPart):
     token_id: int
     token: str
     probability: float
     rank: int = Field(description="1 is the most likely token")
 
 
-class LensLayer(_Part):
+class LensLayer(ResultPart):
     """The logit lens read of one residual stream."""
 
     hook: str

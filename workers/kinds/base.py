@@ -28,6 +28,7 @@ __all__ = [
     "ModelId",
     "Prompt",
     "ResultBase",
+    "ResultPart",
     "SaeId",
     "TokenText",
     "WireModel",
@@ -84,6 +85,12 @@ class JobSpecBase(WireModel):
         lengths = self.prompt_lengths(view)
         one = forward_bytes(view.card, max(lengths, default=1), dtype_bytes(view.card.dtype))
         return len(lengths) * one
+
+
+class ResultPart(BaseModel):
+    """A part of a result, read from the core's object of the same shape by attribute."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
 class ResultBase(BaseModel):

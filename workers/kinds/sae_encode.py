@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from workers.core.defaults import SAE_EXCLUDE_BOS, SAE_INCLUDE_LOSS, SAE_TOP_K
-from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, SaeId
+from workers.kinds.base import Kind, ResultBase, ResultPart
+from workers.kinds.sae_prompts import SaePromptsSpec
 
 if TYPE_CHECKING:
-    from workers.core.registry import ModelEntry
     from workers.core.sae import SaeEncodeRequest
     from workers.kinds.context import JobContext
-    from workers.kinds.view import ModelView
 
 __all__ = ["KIND", "SaeEncodeResult", "SaeEncodeSpec"]
 
-MAX_PROMPTS = 64
-
-
-class SaeEncodeSpec(JobSpecBase):
+class SaeEncodeSpec(SaePromptsSpec):
     """SAE features of every token of a prompt, or of each prompt of a batch (figures pooled over the batch)."""
 
     kind: Literal["sae_encode"] = "sae_encode"
-    prompt: Prompt | None = None
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
-        default=None, description="a batch: one encoding per prompt, in order"
-    )
-    sae: SaeId
     top_k: int = Field(default=SAE_TOP_K, ge=1, le=1024, description="features kept per token, largest first")
     include_loss: bool = Field(
         default=SAE_INCLUDE_LOSS, description="also report the LM loss with the reconstruction spliced in"
@@ -36,31 +27,6 @@ class SaeEncodeSpec(JobSpecBase):
     exclude_bos: bool = Field(
         default=SAE_EXCLUDE_BOS, description="leave BOS out of the pooled reconstruction figures"
     )
-
-    @model_validator(mode="after")
-    def _one_of_prompt_or_prompts(self) -> SaeEncodeSpec:
-        if (self.prompt is None) == (self.prompts is None):
-            raise ValueError("give exactly one of prompt or prompts")
-        return self
-
-    @property
-    def all_prompts(self) -> list[str]:
-        return [self.prompt] if self.prompt is not None else list(self.prompts or [])
-
-    def _fields(self) -> list[tuple[str, str]]:
-        if self.prompt is not None:
-            return [("prompt", self.prompt)]
-        return [(f"prompts.{i}", p) for i, p in enumerate(self.prompts or [])]
-
-    def check_entry(self, entry: ModelEntry) -> None:
-        entry.get_sae(self.sae)
-
-    def check(self, view: ModelView) -> None:
-        view.hook(view.sae_hook(self.sae), field="sae")
-        self.prompt_lengths(view)
-
-    def prompt_lengths(self, view: ModelView) -> list[int]:
-        return [len(view.tokenize(prompt, field=field)) for field, prompt in self._fields()]
 
     def to_request(self) -> SaeEncodeRequest:
         from workers.core.sae import SaeEncodeRequest
@@ -73,16 +39,12 @@ class SaeEncodeSpec(JobSpecBase):
         )
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-
-class FeatureActivation(_Part):
+class FeatureActivation(ResultPart):
     feature: int
     activation: float
 
 
-class Reconstruction(_Part):
+class Reconstruction(ResultPart):
     """Over the counted tokens: mean squared error per value, and 1 − SSE / total sum of squares."""
 
     mse: float
@@ -90,7 +52,7 @@ class Reconstruction(_Part):
     tokens: int
 
 
-class LossRecovered(_Part):
+class LossRecovered(ResultPart):
     """Mean next-token loss clean, with the reconstruction spliced in, and with the hook zeroed;
     ``loss_recovered`` = (zero − sae) / (zero − clean)."""
 
@@ -101,7 +63,7 @@ class LossRecovered(_Part):
     predictions: int
 
 
-class PromptEncoding(_Part):
+class PromptEncoding(ResultPart):
     prompt: str
     tokens: list[str]
     features: list[list[FeatureActivation]] = Field(description="per token, its top features, largest first")

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from workers.core.defaults import LOGIT_EFFECTS_TOP_N
 from workers.core.memory import dtype_bytes, row_bytes
-from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, SaeId
+from workers.kinds.base import Kind, ResultBase, ResultPart
+from workers.kinds.sae_prompts import SaePromptsSpec
 
 if TYPE_CHECKING:
     from workers.core.progress import Progress
-    from workers.core.registry import ModelEntry
     from workers.core.sae import FeatureActivationsRequest, FeatureLogitEffectsRequest
     from workers.kinds.context import JobContext
     from workers.kinds.view import ModelView
 
-__all__ = ["KIND", "MAX_PROMPTS", "MAX_TOP_N", "SaeFeaturesResult", "SaeFeaturesSpec"]
+__all__ = ["KIND", "MAX_TOP_N", "SaeFeaturesResult", "SaeFeaturesSpec"]
 
-MAX_PROMPTS = 64
 MAX_TOP_N = 200
 
 
-class SaeFeaturesSpec(JobSpecBase):
+class SaeFeaturesSpec(SaePromptsSpec):
     """One feature of an SAE: its activation at every token of each prompt, and its direct logit effects."""
 
     kind: Literal["sae_features"] = "sae_features"
-    prompt: Prompt | None = None
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
-        default=None, description="several prompts: the feature's activations over each, in order"
-    )
-    sae: SaeId
     feature: int = Field(ge=0, le=10_000_000, description="the feature id, 0..d_sae−1 (GET /v1/models)")
     top_n: int = Field(
         default=LOGIT_EFFECTS_TOP_N,
@@ -41,27 +35,9 @@ class SaeFeaturesSpec(JobSpecBase):
         "(SAEs that do not read a d_model-wide hook have none)",
     )
 
-    @model_validator(mode="after")
-    def _one_of_prompt_or_prompts(self) -> SaeFeaturesSpec:
-        if (self.prompt is None) == (self.prompts is None):
-            raise ValueError("give exactly one of prompt or prompts")
-        return self
-
-    def _fields(self) -> list[tuple[str, str]]:
-        if self.prompt is not None:
-            return [("prompt", self.prompt)]
-        return [(f"prompts.{i}", p) for i, p in enumerate(self.prompts or [])]
-
-    def check_entry(self, entry: ModelEntry) -> None:
-        entry.get_sae(self.sae)
-
     def check(self, view: ModelView) -> None:
-        view.hook(view.sae_hook(self.sae), field="sae")
+        super().check(view)
         view.sae_feature(self.sae, self.feature)
-        self.prompt_lengths(view)
-
-    def prompt_lengths(self, view: ModelView) -> list[int]:
-        return [len(view.tokenize(prompt, field=field)) for field, prompt in self._fields()]
 
     def working_memory(self, view: ModelView) -> int:
         """The prompts run one at a time, each a no-grad forward that stops after the SAE's layer."""
@@ -71,29 +47,25 @@ class SaeFeaturesSpec(JobSpecBase):
         """One activations request per prompt, and the logit-effects request (``None`` when ``top_n`` is 0)."""
         from workers.core.sae import FeatureActivationsRequest, FeatureLogitEffectsRequest
 
-        activations = [FeatureActivationsRequest(prompt=prompt, feature=self.feature) for _, prompt in self._fields()]
+        activations = [FeatureActivationsRequest(prompt=prompt, feature=self.feature) for prompt in self.all_prompts]
         effects = FeatureLogitEffectsRequest(feature=self.feature, top_n=self.top_n) if self.top_n else None
         return activations, effects
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-
-class PromptActivations(_Part):
+class PromptActivations(ResultPart):
     tokens: list[str] = Field(description="the prompt's tokens, BOS first")
     activations: list[float] = Field(description="the feature's activation at each token")
     max_activation: float
     max_position: int = Field(description="the token where the feature is largest (the first, on ties)")
 
 
-class TokenEffect(_Part):
+class TokenEffect(ResultPart):
     token: str
     token_id: int
     effect: float = Field(description="change in the token's logit per unit of the feature's activation")
 
 
-class LogitEffects(_Part):
+class LogitEffects(ResultPart):
     """The decoder direction through the final norm's gain and the unembedding: the direct path only."""
 
     promoted: list[TokenEffect] = Field(description="largest effect first")

@@ -13,7 +13,8 @@ from workers.core.memory import dtype_bytes, row_bytes
 from workers.core.sae import FeatureActivationsRequest, FeatureLogitEffectsRequest
 from workers.core.sae.features import feature_activations, feature_logit_effects
 from workers.kinds import KINDS, job_spec_adapter
-from workers.kinds.sae_features import MAX_PROMPTS, MAX_TOP_N, SaeFeaturesResult, SaeFeaturesSpec
+from workers.kinds.sae_features import MAX_TOP_N, SaeFeaturesResult, SaeFeaturesSpec
+from workers.kinds.sae_prompts import MAX_PROMPTS
 from workers.kinds.steer import SteerSpec
 from workers.runtime import WorkerRuntime
 from workers.tasks import execute_job

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ValidationError
 from workers.core.attribution import METHODS
 from workers.core.attribution.request import BASELINES, STEP_RULES
 from workers.kinds.attribution import ATTRIBUTION_METHODS, AttributionSpec
-from workers.kinds.sae_encode import MAX_PROMPTS, SaeEncodeSpec
+from workers.kinds.sae_encode import SaeEncodeSpec
+from workers.kinds.sae_prompts import MAX_PROMPTS
 from workers.kinds.steer import SteerSpec
 
 ATTRIBUTION = {"model": "m", "prompt": "the cat", "target": {"token": "a"}}
