@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_embedded(directory: Path) -> Iterator[str]:
+    """``interp serve`` on the test registry with no broker, from the moment it listens (its models are loaded by
+    then: embedded mode publishes their cards first) until the block ends."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BROKER_URL")}
+    env.update(INTERP_REGISTRY=str(write_registry(directory)), INTERP_CACHE_DIR=str(directory / "models"),
+               HF_HUB_OFFLINE="1")
+    port = free_port()
+    proc = subprocess.Popen([*INTERP, "serve", "--port", str(port)], env=env, cwd=REPO_ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert time.monotonic() < deadline and proc.poll() is None, "interp serve did not start"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break  # listening is all it waits for: no HTTP request before the test's own
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def _redis_answers(url: str) -> bool:

@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import INTERP, REPO_ROOT, free_port, write_registry
+from tests.integration.conftest import serve_embedded
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    directory: Path = tmp_path_factory.mktemp("embedded")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BROKER_URL")}
-    env.update(INTERP_REGISTRY=str(write_registry(directory)), INTERP_CACHE_DIR=str(directory / "models"),
-               HF_HUB_OFFLINE="1")
-    port = free_port()
-    proc = subprocess.Popen([*INTERP, "serve", "--port", str(port)], env=env, cwd=REPO_ROOT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert time.monotonic() < deadline and proc.poll() is None, "interp serve did not become ready"
-            try:
-                if httpx.get(f"{url}/v1/models/tiny-gpt2", timeout=1).json().get("ready"):
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+    with serve_embedded(tmp_path_factory.mktemp("embedded")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_embedded_serves_jobs_end_to_end(embedded: str) -> None:

@@ -7,10 +7,6 @@ worker then fails each job with the identical code and field, whose status the s
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +15,7 @@ import httpx
 import pytest
 
 from service.errors import status_for
-from tests.integration.conftest import INTERP, REPO_ROOT, free_port, make_deployment, write_registry
+from tests.integration.conftest import make_deployment, serve_embedded
 
 pytestmark = pytest.mark.integration
 
@@ -62,26 +58,8 @@ IDS = [name for name, *_ in MISTAKES]
 @pytest.fixture(scope="module")
 def fresh_embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``interp serve`` just started: the first request it answers is one of the test's."""
-    directory: Path = tmp_path_factory.mktemp("fresh")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BROKER_URL")}
-    env.update(INTERP_REGISTRY=str(write_registry(directory)), INTERP_CACHE_DIR=str(directory / "models"),
-               HF_HUB_OFFLINE="1")
-    port = free_port()
-    proc = subprocess.Popen([*INTERP, "serve", "--port", str(port)], env=env, cwd=REPO_ROOT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert time.monotonic() < deadline and proc.poll() is None, "interp serve did not start"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break  # listening is all it waits for: no HTTP request before the test's own
-            except OSError:
-                time.sleep(0.05)
+    with serve_embedded(tmp_path_factory.mktemp("fresh")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.mark.parametrize(("name", "body", "code", "field"), MISTAKES, ids=IDS)
