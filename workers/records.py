@@ -101,6 +101,10 @@ class JobStore(Protocol):
         """Store a new record; with a key already used by the owner, return that job and ``False``."""
         ...
 
+    def release_idempotency_key(self, owner: str, key: str, job_id: str) -> None:
+        """Forget that ``key`` names ``job_id`` (a job that was never queued), so a retry makes a new job."""
+        ...
+
     def get(self, job_id: str) -> JobRecord | None: ...
 
     def page(self, owner: str, *, offset: int, limit: int) -> tuple[list[JobRecord], int]:
@@ -163,6 +167,11 @@ class MemoryJobStore:
             self._events[record.id].append(JobEvent(seq=0, status=record.status, progress=0.0, at=record.created_at))
         self._announce(record.id)
         return record, True
+
+    def release_idempotency_key(self, owner: str, key: str, job_id: str) -> None:
+        with self._lock:
+            if self._idempotency.get((owner, key)) == job_id:
+                del self._idempotency[(owner, key)]
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
@@ -265,9 +274,24 @@ class RedisJobStore:
     def ping(self) -> None:
         self._r.ping()
 
+    def _idem(self, owner: str, key: str) -> str:
+        return f"{self._p}idem:{owner}:{key}"
+
+    def release_idempotency_key(self, owner: str, key: str, job_id: str) -> None:
+        name = self._idem(owner, key)
+        with self._r.pipeline() as pipe:
+            try:
+                pipe.watch(name)  # type: ignore[no-untyped-call]
+                if pipe.get(name) == job_id.encode():
+                    pipe.multi()
+                    pipe.delete(name)
+                    pipe.execute()
+            except redis.WatchError:
+                pass  # the key was reused meanwhile: it names another job now
+
     def create(self, record: JobRecord, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
-            key = f"{self._p}idem:{record.owner}:{idempotency_key}"
+            key = self._idem(record.owner, idempotency_key)
             if not self._r.set(key, record.id, nx=True, ex=self._ttl):
                 existing_id = self._r.get(key)
                 existing = self.get(existing_id.decode()) if isinstance(existing_id, bytes) else None

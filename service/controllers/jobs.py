@@ -27,6 +27,7 @@ from service.schemas import (
     JobPage,
     job_out,
 )
+from workers.core.checks import quote
 from workers.kinds import JobSpec
 from workers.lifecycle import cancel, fail
 from workers.records import TERMINAL, JobError, JobRecord, new_job_id
@@ -113,7 +114,7 @@ class JobController(Controller):
         record, created = services.store.create(record, idempotency_key=idempotency_key)
         if not created and record.spec != submitted.spec:
             raise ApiError(
-                f"Idempotency-Key {idempotency_key!r} was used for job {record.id} with a different body",
+                f"Idempotency-Key {quote(idempotency_key)} was used for job {record.id} with a different body",
                 field="Idempotency-Key",
                 code="idempotency_key_reused",
             )
@@ -121,7 +122,10 @@ class JobController(Controller):
             try:
                 services.queue.submit(record.id, record.kind, queue)
             except Exception:
+                # Nothing was queued: the record says why, and a retry with the same key makes a new job.
                 services.store.update(record.id, fail(_UNQUEUED))
+                if idempotency_key is not None:
+                    services.store.release_idempotency_key(record.owner, idempotency_key, record.id)
                 raise
             JOBS_SUBMITTED.labels(kind=record.kind, model=record.model).inc()
         return record

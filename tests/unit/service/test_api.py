@@ -94,3 +94,35 @@ def test_unexpected_errors_are_500_with_a_generic_message() -> None:
     assert response.json() == {"error": {"code": "internal_error", "message": "internal server error", "field": None}}
     # The log keeps the detail (with its traceback) that the client never sees.
     assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in collect.records)
+
+
+class FlakyQueue(RecordingQueue):
+    """A broker that is unreachable for the first submission only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def submit(self, job_id: str, kind: str, queue: str) -> None:
+        if self.down:
+            self.down = False
+            from kombu.exceptions import OperationalError
+
+            raise OperationalError("connection refused")
+        super().submit(job_id, kind, queue)
+
+
+def test_a_retry_after_the_broker_refused_makes_a_new_job() -> None:
+    store, flaky = MemoryJobStore(), FlakyQueue()
+    app = create_app(ServiceSettings(), store=store, cache=MemoryActivationCache(max_bytes=1, ttl_s=1), queue=flaky)
+    with TestClient(app) as client:
+        first = client.post("/v1/jobs", json=PATCHING, headers={"Idempotency-Key": "k1"})
+        assert first.status_code == 503 and first.json()["error"]["code"] == "unavailable"
+        unqueued = store.page("default", offset=0, limit=10)[0]
+        assert [r.status for r in unqueued] == ["failed"] and unqueued[0].error is not None
+        assert unqueued[0].error.code == "unavailable"
+        retry = client.post("/v1/jobs", json=PATCHING, headers={"Idempotency-Key": "k1"})
+        assert retry.status_code == 202 and retry.json()["status"] == "queued"
+        assert retry.json()["id"] != unqueued[0].id and [s[0] for s in flaky.sent] == [retry.json()["id"]]
+        again = client.post("/v1/jobs", json=PATCHING, headers={"Idempotency-Key": "k1"})
+        assert again.json()["id"] == retry.json()["id"]  # the key now names the queued job

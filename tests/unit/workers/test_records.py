@@ -93,3 +93,14 @@ def test_pages_are_owner_scoped_newest_first(store: JobStore) -> None:
 def test_update_of_unknown_job_is_none(store: JobStore) -> None:
     assert store.update("missing", _start) is None
     assert store.get("missing") is None
+
+
+def test_a_released_idempotency_key_makes_a_new_job(store: JobStore) -> None:
+    first, created = store.create(_record(), idempotency_key="k")
+    assert created
+    store.release_idempotency_key("t1", "k", "some-other-job")  # names another job: kept
+    assert store.create(_record(), idempotency_key="k") == (first, False)
+    store.release_idempotency_key("t1", "k", first.id)
+    second, created = store.create(_record(), idempotency_key="k")
+    assert created and second.id != first.id
+    assert store.create(_record(), idempotency_key="k") == (second, False)
