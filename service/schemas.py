@@ -10,7 +10,7 @@ from litestar.openapi import ResponseSpec
 from pydantic import BaseModel, Field, create_model
 
 from workers.kinds import KINDS
-from workers.kinds.base import Kind, WireModel
+from workers.kinds.base import Kind, ModelId, Prompt, WireModel
 from workers.records import JobError, JobRecord, JobStatus
 
 __all__ = [
@@ -224,8 +224,8 @@ class ModelList(BaseModel):
 
 
 class TokenizeRequest(WireModel):
-    model: str = Field(min_length=1, max_length=128)
-    prompt: str = Field(min_length=1, max_length=20_000)
+    model: ModelId
+    prompt: Prompt
     prepend_bos: bool = True
 
 

@@ -377,8 +377,14 @@ class TokenTarget(TypedDict, closed=True):
 
 class TokenizeRequest(TypedDict, closed=True):
     model: str
+    """
+    a served model id (GET /v1/models)
+    """
     prepend_bos: NotRequired[bool]
     prompt: str
+    """
+    text; BOS is prepended
+    """
 
 
 class TokenizeResponse(TypedDict):

@@ -506,8 +506,14 @@ class TokenizeRequest(BaseModel):
         use_attribute_docstrings=True,
     )
     model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
     prepend_bos: bool = True
     prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+    """
+    text; BOS is prepended
+    """
 
 
 class TokenizeResponse(BaseModel):
