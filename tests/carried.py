@@ -39,11 +39,14 @@ _DERIVED: dict[tuple[str, str], Callable[[Any, Any], tuple[Any, Any]]] = {
     ("PathPatchingResult", "normalised"): lambda w, c: (w.normalised, c.normalised),
     ("TargetResult", "values"): lambda w, c: (w.values, c.values),
     ("TargetResult", "normalised"): lambda w, c: (w.normalised, c.normalised is not None),
+    ("TargetResult", "units"): lambda w, c: (w.units, c.units),
+    ("TargetResult", "raw_units"): lambda w, c: (w.raw_units, c.raw_units),
 }
 """Properties of the core objects that the wire carries as fields, and what ``normalised`` means per grid."""
 
-_SKIPPED = {("TargetResult", "name"), ("TargetResult", "normalised")}
-"""A grid's name is the key it is filed under; its normalised tensor is ``values`` when defined (see above)."""
+_SKIPPED = {("TargetResult", "name"), ("TargetResult", "normalised"), ("TargetResult", "metric")}
+"""A grid's name is the key it is filed under; its normalised tensor is ``values`` when defined, and its metric is
+the result's and named in its units (see above)."""
 
 
 def _no_nan(value: Any, path: str) -> None:

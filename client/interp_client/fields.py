@@ -52,9 +52,9 @@ class Grid(TypedDict):
     """
     for each axis, the label of every index
     """
-    units: NotRequired[str | None]
+    units: str
     """
-    what a value measures
+    what a value measures: a chart's colour-bar or axis title
     """
     values: list[Any]
     """
@@ -108,13 +108,17 @@ class PatchGrid(TypedDict):
     """
     values are (patched − corrupted) / (clean − corrupted); false when clean equals corrupted
     """
+    raw_units: str
+    """
+    what `raw_values` measure: the metric
+    """
     raw_values: list[Any]
     """
     the patched metric itself
     """
-    units: NotRequired[str | None]
+    units: str
     """
-    what a value measures
+    what a value measures: a chart's colour-bar or axis title
     """
     values: list[Any]
     """

@@ -100,9 +100,9 @@ class Grid(GridMethods):
     """
     for each axis, the label of every index
     """
-    units: str | None = None
+    units: str
     """
-    what a value measures
+    what a value measures: a chart's colour-bar or axis title
     """
     values: list[Any]
     """
@@ -171,13 +171,17 @@ class PatchGrid(PatchGridMethods):
     """
     values are (patched − corrupted) / (clean − corrupted); false when clean equals corrupted
     """
+    raw_units: str
+    """
+    what `raw_values` measure: the metric
+    """
     raw_values: list[Any]
     """
     the patched metric itself
     """
-    units: str | None = None
+    units: str
     """
-    what a value measures
+    what a value measures: a chart's colour-bar or axis title
     """
     values: list[Any]
     """

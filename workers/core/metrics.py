@@ -18,6 +18,11 @@ from workers.core.hooked_model import HookedModel
 
 MetricKind = Literal["logit_diff", "logprob"]
 METRIC_KINDS: tuple[str, ...] = ("logit_diff", "logprob")
+METRIC_UNITS: dict[str, str] = {
+    "logit_diff": "logit difference (answer − wrong answer)",
+    "logprob": "log-probability of the answer (nats)",
+}
+"""What a patching metric measures, as a chart's axis title says it."""
 
 
 def logit_difference(logits: torch.Tensor, answer: int, wrong_answer: int) -> torch.Tensor:

@@ -55,7 +55,7 @@ class Grid(BaseModel):
     axes: list[str] = Field(description="axis names, outermost first: layer, position, head, component, …")
     labels: dict[str, list[Label]] = Field(description="for each axis, the label of every index")
     values: Values
-    units: str | None = Field(default=None, description="what a value measures")
+    units: str = Field(description="what a value measures: a chart's colour-bar or axis title")
 
 
 class PatchGrid(Grid):
@@ -64,6 +64,7 @@ class PatchGrid(Grid):
     raw_values: Values = Field(
         validation_alias=AliasChoices("raw_values", "raw"), description="the patched metric itself"
     )
+    raw_units: str = Field(description="what `raw_values` measure: the metric")
     normalised: Annotated[bool, BeforeValidator(_has_values)] = Field(
         description="values are (patched − corrupted) / (clean − corrupted); false when clean equals corrupted"
     )

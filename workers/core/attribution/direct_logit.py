@@ -164,15 +164,20 @@ def _grids(
     heads = torch.stack([values[start : start + n_heads] for start, _ in spans])
     per_layer = torch.stack([torch.stack([values[start:stop].sum(), values[stop]]) for start, stop in spans])
     layer_labels = tuple(str(layer) for layer in range(len(spans)))
+    units = f"direct contribution to the target {context.target.kind}"
     return {
-        "components": Grid(axes=("component",), labels={"component": tuple(labels)}, values=values),
+        "components": Grid(axes=("component",), labels={"component": tuple(labels)}, values=values, units=units),
         "heads": Grid(
             axes=("layer", "head"),
             labels={"layer": layer_labels, "head": tuple(f"H{h}" for h in range(n_heads))},
             values=heads,
+            units=units,
         ),
         "layers": Grid(
-            axes=("layer", "sublayer"), labels={"layer": layer_labels, "sublayer": ("attn", "mlp")}, values=per_layer
+            axes=("layer", "sublayer"),
+            labels={"layer": layer_labels, "sublayer": ("attn", "mlp")},
+            values=per_layer,
+            units=units,
         ),
     }
 

@@ -61,16 +61,18 @@ def scores_result(
     site = point.hook.site
     tokens = tuple(context.model.token_strings(context.tokens[0]))
     heads = tuple(f"H{h}" for h in range(attributions.shape[-3 if site == "attn.hook_pattern" else -2]))
+    units = f"attribution to the target {context.target.kind}"
     if site == "attn.hook_pattern":
         grid = Grid(
             axes=("head", "query_position", "key_position"),
             labels={"head": heads, "query_position": tokens, "key_position": tokens},
             values=attributions.float(),
+            units=units,
         )
         return context.result(grids={"attribution": grid}, **fields)
     reduced = attributions.float().sum(-1)
     if site in HEAD_SITES:
-        grid = Grid(axes=("position", "head"), labels={"position": tokens, "head": heads}, values=reduced)
+        grid = Grid(axes=("position", "head"), labels={"position": tokens, "head": heads}, values=reduced, units=units)
         return context.result(grids={"attribution": grid}, **fields)
     return context.result(scores=reduced, **fields)
 

@@ -70,9 +70,15 @@ class LogitLens(AttributionMethod):
             value=float(values[-1]),
             lens=tuple(layers),
             grids={
-                "value": Grid(axes=("layer",), labels={"layer": tuple(hooks)}, values=values),
-                "probability": Grid(axes=("layer", "token"), labels=labels, values=probs[:, ids].float()),
-                "rank": Grid(axes=("layer", "token"), labels=labels, values=ranks.float()),
+                "value": Grid(
+                    axes=("layer",), labels={"layer": tuple(hooks)}, values=values, units=f"target {target.kind}"
+                ),
+                "probability": Grid(
+                    axes=("layer", "token"), labels=labels, values=probs[:, ids].float(), units="probability"
+                ),
+                "rank": Grid(
+                    axes=("layer", "token"), labels=labels, values=ranks.float(), units="rank (1: most likely)"
+                ),
             },
             options={"top_k": context.options.top_k},
         )

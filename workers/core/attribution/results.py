@@ -33,6 +33,7 @@ class Grid:
     axes: tuple[str, ...]
     labels: Mapping[str, tuple[str, ...]]
     values: torch.Tensor
+    units: str
 
 
 @dataclass(frozen=True)

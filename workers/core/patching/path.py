@@ -92,6 +92,7 @@ def run_path_patching(
         {"layer": list(range(n_layers)), "head": list(range(facts.n_heads))},
         grid,
         normalised_grid,
+        request.metric,
     )
     return PathPatchingResult(
         direction=request.direction,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from workers.core.errors import InvalidRequestError
+from workers.core.metrics import METRIC_UNITS, MetricKind
 
 Label = str | int
 
@@ -26,11 +27,23 @@ class TargetResult:
     labels: Mapping[str, Sequence[Label]]
     raw: torch.Tensor
     normalised: torch.Tensor | None
+    metric: MetricKind
 
     @property
     def values(self) -> torch.Tensor:
         """What a dashboard draws: the normalised effect, or the raw metric when normalisation is undefined."""
         return self.raw if self.normalised is None else self.normalised
+
+    @property
+    def raw_units(self) -> str:
+        return METRIC_UNITS[self.metric]
+
+    @property
+    def units(self) -> str:
+        """What :attr:`values` measure: a chart's colour-bar title."""
+        if self.normalised is None:
+            return self.raw_units
+        return f"normalised effect on the {self.raw_units}: 1 restores clean, 0 leaves corrupted"
 
 
 @dataclass(frozen=True)

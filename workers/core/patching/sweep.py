@@ -8,7 +8,7 @@ from workers.core.activations import ActivationReader, forward_reader
 from workers.core.checks import check_indices
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName, sorted_hooks
-from workers.core.metrics import AnswerMetric, normalised_effect
+from workers.core.metrics import AnswerMetric, MetricKind, normalised_effect
 from workers.core.patching.attribution_patching import attribution_patch_metrics, gradient_run
 from workers.core.patching.exact import exact_patch_metrics
 from workers.core.patching.request import PatchingRequest, tokenize_pair
@@ -89,7 +89,8 @@ def run_patching(
         per_plan[name] = raw[offset : offset + len(plan.units)].reshape(plan.shape)
         offset += len(plan.units)
     results = tuple(
-        _target_result(name, plans, per_plan, labels, clean_metric, corrupted_metric) for name in request.targets
+        _target_result(name, plans, per_plan, labels, clean_metric, corrupted_metric, request.metric)
+        for name in request.targets
     )
     warnings = () if clean_metric != corrupted_metric else (UNDEFINED_NORMALISATION,)
     return PatchingResult(
@@ -116,6 +117,7 @@ def _target_result(
     labels: dict[str, list[Label]],
     clean_metric: float,
     corrupted_metric: float,
+    metric: MetricKind,
 ) -> TargetResult:
     parts = COMPOSITES.get(name, (name,))
     plan = plans[parts[0]]
@@ -126,4 +128,4 @@ def _target_result(
         axes = ("component", *axes)
         axis_labels["component"] = list(parts)
     normalised = normalised_effect(values, clean_metric, corrupted_metric)
-    return TargetResult(name, axes, axis_labels, values, normalised)
+    return TargetResult(name, axes, axis_labels, values, normalised, metric)

@@ -91,6 +91,7 @@ def test_direct_logit_attribution_result_carries_its_grid_and_decomposition(gpt2
     components = data["grids"]["components"]
     assert components["axes"] == ["component"]
     assert len(components["labels"]["component"]) == len(components["values"]) > 0
+    assert {grid["units"] for grid in data["grids"].values()} == {"direct contribution to the target logit"}
     assert data["checks"]["completeness"] is None
 
 
@@ -121,6 +122,9 @@ def test_patching_sweep_result_carries_every_grid_by_name(gpt2: HookedModel) -> 
     assert block["axes"] == ["component", "layer", "position"]
     assert block["labels"]["position"][0] == "0: <bos>"
     assert data["targets"]["head_out"]["labels"]["head"] == [0, 1, 2, 3]
+    # What a chart titles its colour bar with: the normalised effect on the metric, and the metric itself.
+    assert block["raw_units"] == "logit difference (answer − wrong answer)"
+    assert block["units"].startswith("normalised effect on the logit difference")
 
 
 def test_patching_with_equal_prompts_sends_the_raw_metric_and_says_so(gpt2: HookedModel) -> None:
@@ -130,6 +134,7 @@ def test_patching_with_equal_prompts_sends_the_raw_metric_and_says_so(gpt2: Hook
     data = assert_round_trips(wire)
     assert data["normalised"] is False and data["targets"]["resid_pre"]["normalised"] is False
     assert data["targets"]["resid_pre"]["values"] == data["targets"]["resid_pre"]["raw_values"]
+    assert data["targets"]["resid_pre"]["units"] == data["targets"]["resid_pre"]["raw_units"]
     assert "undefined" in data["warnings"][0]
 
 
