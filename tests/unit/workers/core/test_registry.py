@@ -128,9 +128,9 @@ def test_unknown_sae_lists_served_saes(tmp_path: Path) -> None:
     assert "hub-sae" in info.value.message
 
 
-def test_default_registry_serves_gemma_and_tiny_gpt2() -> None:
+def test_default_registry_serves_gemma_tiny_gpt2_and_modadd() -> None:
     registry = Registry.default()
-    assert registry.model_ids == ("gemma-3-270m", "tiny-gpt2")
+    assert registry.model_ids == ("gemma-3-270m", "tiny-gpt2", "modadd-113")
     gemma = registry.get("gemma-3-270m")
     assert gemma.source == GgufPackageSource()
     assert (gemma.dtype, gemma.device, gemma.max_tokens) == ("float32", "cpu", 1024)
