@@ -48,6 +48,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "prompt_too_long": 413,
     "unsupported_media_type": 415,
     "job_too_large": 422,
+    "result_too_large": 422,
     "idempotency_key_reused": 422,
     "too_many_requests": 429,
     "rate_limited": 429,

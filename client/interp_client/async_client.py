@@ -75,6 +75,14 @@ class AsyncClient:
         """Generated text with and without an SAE feature's direction added (or the feature clamped)."""
         return await self._submit(build_spec(wire.SteerSpec, spec), wire.SteerResult)
 
+    async def activations(self, **spec: Unpack[fields.ActivationsSpec]) -> AsyncJob[wire.ActivationsResult]:
+        """Any hooks' activations for a prompt or a batch, sliced on the server (positions, heads, dims, top_k)."""
+        return await self._submit(build_spec(wire.ActivationsSpec, spec), wire.ActivationsResult)
+
+    async def attention(self, **spec: Unpack[fields.AttentionSpec]) -> AsyncJob[wire.AttentionResult]:
+        """Attention patterns per layer and head (destination × source), with per-head summaries."""
+        return await self._submit(build_spec(wire.AttentionSpec, spec), wire.AttentionResult)
+
     async def submit(self, spec: JobSpec, *, idempotency_key: str | None = None) -> AsyncJob[Result]:
         """Any job from its spec model; a retried submission with the same key returns the first job."""
         return await self._submit(spec, cast("type[Result]", KINDS[spec.kind].result), idempotency_key)

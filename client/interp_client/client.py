@@ -77,6 +77,14 @@ class Client:
         """Generated text with and without an SAE feature's direction added (or the feature clamped)."""
         return self._submit(build_spec(wire.SteerSpec, spec), wire.SteerResult)
 
+    def activations(self, **spec: Unpack[fields.ActivationsSpec]) -> Job[wire.ActivationsResult]:
+        """Any hooks' activations for a prompt or a batch, sliced on the server (positions, heads, dims, top_k)."""
+        return self._submit(build_spec(wire.ActivationsSpec, spec), wire.ActivationsResult)
+
+    def attention(self, **spec: Unpack[fields.AttentionSpec]) -> Job[wire.AttentionResult]:
+        """Attention patterns per layer and head (destination × source), with per-head summaries."""
+        return self._submit(build_spec(wire.AttentionSpec, spec), wire.AttentionResult)
+
     def submit(self, spec: JobSpec, *, idempotency_key: str | None = None) -> Job[Result]:
         """Any job from its spec model; a retried submission with the same key returns the first job."""
         return self._submit(spec, cast("type[Result]", KINDS[spec.kind].result), idempotency_key)

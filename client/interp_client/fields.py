@@ -7,6 +7,73 @@ from typing import Any, Literal, NotRequired
 from typing_extensions import TypedDict
 
 
+class ActivationsSpec(TypedDict, closed=True):
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    dims: NotRequired[list[int] | None]
+    """
+    indices of the feature axis to keep: d_model, d_mlp or d_head (all when absent)
+    """
+    heads: NotRequired[list[int] | None]
+    """
+    heads to keep at per-head hooks (all when absent)
+    """
+    hooks: list[str]
+    """
+    TransformerLens hook names; blocks.*.site means that site at every layer of `layers`
+    """
+    layers: NotRequired[list[int] | None]
+    """
+    the layers a blocks.*. hook expands to (all when absent)
+    """
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    positions: NotRequired[list[int] | None]
+    """
+    positions to keep, negative from the end (all when absent)
+    """
+    prompt: NotRequired[str | None]
+    prompts: NotRequired[list[str] | None]
+    """
+    a batch: each prompt read on its own, results in the same order
+    """
+    top_k: NotRequired[int | None]
+    """
+    keep the k largest |values| of the last axis, with their indices
+    """
+
+
+class AttentionSpec(TypedDict, closed=True):
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    heads: NotRequired[list[int] | None]
+    """
+    heads to keep in every layer (all when absent)
+    """
+    layers: NotRequired[list[int] | None]
+    """
+    layers to read (all when absent)
+    """
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: str
+    """
+    text; BOS is prepended
+    """
+    summaries: NotRequired[bool]
+    """
+    add per-head entropy, BOS and previous-token attention
+    """
+
+
 class Completeness(TypedDict):
     attribution_sum: float
     baseline_value: float
@@ -44,6 +111,10 @@ class FeatureActivation(TypedDict):
 
 
 class Grid(TypedDict):
+    """
+    axes layer, head, query_position (destination), key_position (source)
+    """
+
     axes: list[str]
     """
     axis names, outermost first: layer, position, head, component, …
@@ -55,6 +126,30 @@ class Grid(TypedDict):
     units: str
     """
     what a value measures: a chart's colour-bar or axis title
+    """
+    values: list[Any]
+    """
+    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class HookValues(TypedDict):
+    axes: list[str]
+    """
+    position, head, d_head, d_model, d_mlp, query_position, key_position, top_k
+    """
+    indices: NotRequired[list[Any] | None]
+    """
+    with top_k: each value's index on the sliced axis
+    """
+    labels: dict[str, list[str | int]]
+    """
+    per axis the label of every index: token strings for positions, the kept index otherwise, the rank for top_k
+    """
+    shape: list[int]
+    sliced_axis: NotRequired[str | None]
+    """
+    with top_k: the axis top_k replaced
     """
     values: list[Any]
     """
@@ -205,6 +300,17 @@ class PromptActivations(TypedDict):
     max_position: int
     """
     the token where the feature is largest (the first, on ties)
+    """
+    tokens: list[str]
+    """
+    the prompt's tokens, BOS first
+    """
+
+
+class PromptHooks(TypedDict):
+    hooks: dict[str, HookValues]
+    """
+    by hook name, in forward order
     """
     tokens: list[str]
     """
@@ -398,6 +504,40 @@ class TokenizeResponse(TypedDict):
     tokens: list[str]
     """
     each id decoded on its own: axis labels
+    """
+
+
+class ActivationsResult(TypedDict):
+    model: str
+    prompts: list[PromptHooks]
+    """
+    one per prompt, in request order
+    """
+    schema_version: NotRequired[int]
+
+
+class AttentionResult(TypedDict):
+    bos_attention: Grid | None
+    """
+    layer × head: mean attention paid to the first token (BOS)
+    """
+    entropy: Grid | None
+    """
+    layer × head: mean entropy of a destination's pattern, in nats
+    """
+    model: str
+    patterns: Grid
+    """
+    axes layer, head, query_position (destination), key_position (source)
+    """
+    previous_token_attention: Grid | None
+    """
+    layer × head: mean attention to the previous token over destinations 1..n−1
+    """
+    schema_version: NotRequired[int]
+    tokens: list[str]
+    """
+    the prompt's tokens, BOS first
     """
 
 
@@ -599,6 +739,62 @@ class SteerJob(TypedDict):
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
+class ActivationsJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["activations"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[ActivationsResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class AttentionJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["attention"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[AttentionResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
 class AttributionResult(TypedDict):
     checks: Checks
     grids: NotRequired[dict[str, Grid]]
@@ -730,7 +926,7 @@ class AttributionJob(TypedDict):
 
 
 class JobPage(TypedDict):
-    items: list[AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob]
+    items: list[ActivationsJob | AttentionJob | AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob]
     limit: int
     offset: int
     total: int

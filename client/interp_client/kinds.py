@@ -36,6 +36,8 @@ class KindModels:
 
 
 KINDS: dict[str, KindModels] = {
+    "activations": KindModels(models.ActivationsSpec, models.ActivationsJob, models.ActivationsResult),
+    "attention": KindModels(models.AttentionSpec, models.AttentionJob, models.AttentionResult),
     "attribution": KindModels(models.AttributionSpec, models.AttributionJob, models.AttributionResult),
     "patching": KindModels(models.PatchingSpec, models.PatchingJob, models.PatchingResult),
     "sae_encode": KindModels(models.SaeEncodeSpec, models.SaeEncodeJob, models.SaeEncodeResult),
@@ -44,15 +46,21 @@ KINDS: dict[str, KindModels] = {
 }
 
 JobSpec: TypeAlias = (
-    models.AttributionSpec | models.PatchingSpec | models.SaeEncodeSpec | models.SaeFeaturesSpec | models.SteerSpec
+    models.ActivationsSpec
+    | models.AttentionSpec
+    | models.AttributionSpec | models.PatchingSpec | models.SaeEncodeSpec | models.SaeFeaturesSpec | models.SteerSpec
 )
 JobRecord: TypeAlias = Annotated[
-    models.AttributionJob | models.PatchingJob | models.SaeEncodeJob | models.SaeFeaturesJob | models.SteerJob,
+    models.ActivationsJob
+    | models.AttentionJob
+    | models.AttributionJob | models.PatchingJob | models.SaeEncodeJob | models.SaeFeaturesJob | models.SteerJob,
     Field(discriminator="kind"),
 ]
 """A job as GET /v1/jobs/{id} answers it, told apart by ``kind``."""
 Result: TypeAlias = (
-    models.AttributionResult
+    models.ActivationsResult
+    | models.AttentionResult
+    | models.AttributionResult
     | models.PatchingResult
     | models.SaeEncodeResult
     | models.SaeFeaturesResult

@@ -16,6 +16,89 @@ from interp_client.result_methods import (
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+TopK = TypeAliasType("TopK", Annotated[int, Field(ge=1, le=1024)])
+"""
+keep the k largest |values| of the last axis, with their indices
+"""
+
+
+class ActivationsSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    dims: list[int] | None = None
+    """
+    indices of the feature axis to keep: d_model, d_mlp or d_head (all when absent)
+    """
+    heads: list[int] | None = None
+    """
+    heads to keep at per-head hooks (all when absent)
+    """
+    hooks: Annotated[list[str], Field(max_length=256, min_length=1)]
+    """
+    TransformerLens hook names; blocks.*.site means that site at every layer of `layers`
+    """
+    kind: Literal["activations"] = "activations"
+    layers: list[int] | None = None
+    """
+    the layers a blocks.*. hook expands to (all when absent)
+    """
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    positions: list[int] | None = None
+    """
+    positions to keep, negative from the end (all when absent)
+    """
+    prompt: str | None = None
+    prompts: list[str] | None = None
+    """
+    a batch: each prompt read on its own, results in the same order
+    """
+    top_k: TopK | None = None
+    """
+    keep the k largest |values| of the last axis, with their indices
+    """
+
+
+class AttentionSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    heads: list[int] | None = None
+    """
+    heads to keep in every layer (all when absent)
+    """
+    kind: Literal["attention"] = "attention"
+    layers: list[int] | None = None
+    """
+    layers to read (all when absent)
+    """
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: Annotated[str, Field(max_length=20000, min_length=1)]
+    """
+    text; BOS is prepended
+    """
+    summaries: bool = True
+    """
+    add per-head entropy, BOS and previous-token attention
+    """
+
+
 Hook = TypeAliasType("Hook", Annotated[str, Field(max_length=64)])
 """
 layer methods: a TransformerLens hook name, blocks.3.hook_resid_pre
@@ -89,6 +172,10 @@ class FeatureActivation(BaseModel):
 
 
 class Grid(GridMethods):
+    """
+    axes layer, head, query_position (destination), key_position (source)
+    """
+
     model_config = ConfigDict(
         use_attribute_docstrings=True,
     )
@@ -103,6 +190,33 @@ class Grid(GridMethods):
     units: str
     """
     what a value measures: a chart's colour-bar or axis title
+    """
+    values: list[Any]
+    """
+    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class HookValues(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    axes: list[str]
+    """
+    position, head, d_head, d_model, d_mlp, query_position, key_position, top_k
+    """
+    indices: list[Any] | None = None
+    """
+    with top_k: each value's index on the sliced axis
+    """
+    labels: dict[str, list[str | int]]
+    """
+    per axis the label of every index: token strings for positions, the kept index otherwise, the rank for top_k
+    """
+    shape: list[int]
+    sliced_axis: str | None = None
+    """
+    with top_k: the axis top_k replaced
     """
     values: list[Any]
     """
@@ -284,6 +398,20 @@ class PromptActivations(BaseModel):
     max_position: int
     """
     the token where the feature is largest (the first, on ties)
+    """
+    tokens: list[str]
+    """
+    the prompt's tokens, BOS first
+    """
+
+
+class PromptHooks(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    hooks: dict[str, HookValues]
+    """
+    by hook name, in forward order
     """
     tokens: list[str]
     """
@@ -533,6 +661,46 @@ class TokenizeResponse(BaseModel):
     """
 
 
+class ActivationsResult(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    model: str
+    prompts: list[PromptHooks]
+    """
+    one per prompt, in request order
+    """
+    schema_version: int = 1
+
+
+class AttentionResult(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    bos_attention: Grid | None
+    """
+    layer × head: mean attention paid to the first token (BOS)
+    """
+    entropy: Grid | None
+    """
+    layer × head: mean entropy of a destination's pattern, in nats
+    """
+    model: str
+    patterns: Grid
+    """
+    axes layer, head, query_position (destination), key_position (source)
+    """
+    previous_token_attention: Grid | None
+    """
+    layer × head: mean attention to the previous token over destinations 1..n−1
+    """
+    schema_version: int = 1
+    tokens: list[str]
+    """
+    the prompt's tokens, BOS first
+    """
+
+
 class AttributionSpec(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -773,6 +941,68 @@ class SteerJob(BaseModel):
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
+class ActivationsJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["activations"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: ActivationsResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class AttentionJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["attention"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: AttentionResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
 class AttributionResult(AttributionMethods):
     model_config = ConfigDict(
         use_attribute_docstrings=True,
@@ -924,7 +1154,7 @@ class JobPage(BaseModel):
     )
     items: list[
         Annotated[
-            AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob,
+            ActivationsJob | AttentionJob | AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob,
             Field(discriminator="kind"),
         ]
     ]

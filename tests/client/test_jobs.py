@@ -16,6 +16,9 @@ from tests.client.conftest import PATCHING, SLOW, Service
 pytestmark = pytest.mark.integration
 
 BODIES: dict[str, dict[str, Any]] = {
+    "activations": {"model": "tiny-gpt2", "prompts": ["ab", "abc"], "hooks": ["blocks.*.hook_resid_post"],
+                    "positions": [-1], "top_k": 3},
+    "attention": {"model": "tiny-gpt2", "prompt": "The cat", "layers": [1]},
     "attribution": {"model": "tiny-gpt2", "prompt": "The cat sat on the", "target": {"contrast": [" ", "m"]},
                     "method": "integrated_gradients", "n_steps": 16},
     "patching": PATCHING,

@@ -40,6 +40,9 @@ PATCHING = {
     "targets": ["resid_pre", "resid_post", "head_out"],
 }
 JOBS: dict[str, dict[str, Any]] = {
+    "activations": {"kind": "activations", "model": "tiny-gpt2", "prompts": ["ab", "abc"],
+                    "hooks": ["blocks.*.hook_resid_post"], "positions": [-1], "top_k": 3},
+    "attention": {"kind": "attention", "model": "tiny-gpt2", "prompt": "The cat", "layers": [1]},
     "attribution": {"kind": "attribution", "model": "tiny-gpt2", "prompt": "The cat sat on the",
                     "target": {"contrast": [" ", "m"]}, "method": "integrated_gradients", "n_steps": 16},
     "patching": PATCHING,
@@ -56,6 +59,18 @@ JOBS: dict[str, dict[str, Any]] = {
 
 
 # --- The client side: these functions run in the client's virtualenv, where only the generated package is. ---
+
+
+def client_read_activations(result: Any) -> dict[str, Any]:
+    return {"prompts": [{"tokens": p.tokens, "hooks": {name: {"shape": part.shape, "axes": part.axes,
+             "labels": part.labels.additional_properties, "values": part.values, "indices": part.indices}
+             for name, part in p.hooks.additional_properties.items()}} for p in result.prompts]}
+
+
+def client_read_attention(result: Any) -> dict[str, Any]:
+    return {"tokens": result.tokens, "axes": result.patterns.axes, "values": result.patterns.values,
+            "labels": result.patterns.labels.additional_properties, "entropy": result.entropy.values,
+            "bos": result.bos_attention.values, "previous": result.previous_token_attention.values}
 
 
 def client_read_attribution(result: Any) -> dict[str, Any]:
@@ -111,7 +126,8 @@ def client_job(client: Any, response: Any) -> dict[str, Any]:
     deadline = time.monotonic() + 300
     while job.status.value in ("queued", "running") and time.monotonic() < deadline:
         job = get_job.sync(job.id, client=client, wait=60)
-    readers = {"attribution": client_read_attribution, "patching": client_read_patching,
+    readers = {"activations": client_read_activations, "attention": client_read_attention,
+               "attribution": client_read_attribution, "patching": client_read_patching,
                "sae_encode": client_read_sae_encode, "sae_features": client_read_sae_features,
                "steer": client_read_steer}
     reader = readers.get(job.kind)
@@ -204,6 +220,7 @@ def client_main(base_url: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any
 
 
 CLIENT_SIDE: list[Callable[..., Any]] = [
+    client_read_activations, client_read_attention,
     client_read_attribution, client_read_patching, client_read_sae_encode, client_read_sae_features, client_read_steer,
     client_job, client_main,
 ]
@@ -304,6 +321,32 @@ def check_patching(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
     assert any(abs(value - 1.0) > 1e-6 for value in senders["values"][0])
 
 
+def check_activations(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
+    typed = jobs["activations"]["typed"]
+    assert [p["tokens"] for p in typed["prompts"]] == [["<bos>", "a", "b"], ["<bos>", "a", "b", "c"]]
+    for prompt in typed["prompts"]:
+        assert list(prompt["hooks"]) == ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
+        for part in prompt["hooks"].values():
+            assert part["shape"] == [1, 3] and part["axes"] == ["position", "top_k"]
+            assert part["labels"]["position"] == [prompt["tokens"][-1]]
+            magnitudes = [abs(v) for v in part["values"][0]]
+            assert magnitudes == sorted(magnitudes, reverse=True)
+            assert all(0 <= i < 64 for i in part["indices"][0])
+
+
+def check_attention(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
+    typed = jobs["attention"]["typed"]
+    assert typed["tokens"] == ["<bos>", *"The cat"]
+    assert typed["axes"] == ["layer", "head", "query_position", "key_position"]
+    assert typed["labels"]["layer"] == [1] and typed["labels"]["head"] == [0, 1, 2, 3]
+    n = len(typed["tokens"])
+    for head in typed["values"][0]:
+        assert [sum(row) for row in head] == pytest.approx([1.0] * n, abs=1e-5)  # each destination's weights
+        assert all(head[q][k] == 0 for q in range(n) for k in range(q + 1, n))  # causal
+    assert [sum(row[0] for row in head) / n for head in typed["values"][0]] == pytest.approx(typed["bos"][0])
+    assert all(e >= 0 for e in typed["entropy"][0]) and len(typed["previous"][0]) == 4
+
+
 def check_sae_encode(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
     sae = jobs["sae_encode"]["typed"]
     assert (sae["sae"], sae["hook"]) == ("res-1", "blocks.1.hook_resid_post")
@@ -341,6 +384,8 @@ def check_steer(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+    "activations": check_activations,
+    "attention": check_attention,
     "attribution": check_attribution,
     "patching": check_patching,
     "sae_encode": check_sae_encode,

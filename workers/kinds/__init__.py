@@ -12,13 +12,22 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from workers.kinds import attribution, patching, sae_encode, sae_features, steer
+from workers.kinds import activations, attention, attribution, patching, sae_encode, sae_features, steer
 from workers.kinds.base import JobSpecBase, Kind, ResultBase
 
 __all__ = ["KINDS", "JobSpec", "job_spec_adapter", "kind_of", "result_of"]
 
 KINDS: Mapping[str, Kind[Any]] = {
-    kind.name: kind for kind in (attribution.KIND, patching.KIND, sae_encode.KIND, sae_features.KIND, steer.KIND)
+    kind.name: kind
+    for kind in (
+        activations.KIND,
+        attention.KIND,
+        attribution.KIND,
+        patching.KIND,
+        sae_encode.KIND,
+        sae_features.KIND,
+        steer.KIND,
+    )
 }
 """Every job kind by its ``kind`` name, in the order the documentation lists them."""
 

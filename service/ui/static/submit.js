@@ -10,6 +10,8 @@ const CORRUPTED = "When Mary and John went to the store, Mary gave a drink to";
 
 /** A body to start from, per kind: the indirect-object-identification task where a kind takes prompts. */
 const EXAMPLES = {
+  activations: () => ({ prompt: CLEAN, hooks: ["blocks.0.attn.hook_pattern", "blocks.*.hook_resid_post"], positions: [-1], top_k: 8 }),
+  attention: () => ({ prompt: CLEAN, layers: [0] }),
   patching: () => ({ clean_prompt: CLEAN, corrupted_prompt: CORRUPTED, answer: " Mary", wrong_answer: " John",
     targets: ["resid_pre", "head_out"] }),
   attribution: () => ({ prompt: CLEAN, target: { contrast: [" Mary", " John"] }, method: "integrated_gradients",

@@ -28,6 +28,10 @@ PAIR = {"model": "tiny-gpt2", "clean_prompt": "When Mary and John", "corrupted_p
         "answer": "a", "wrong_answer": "b"}
 PROMPT = {"model": "tiny-gpt2", "prompt": "When Mary and John"}
 KINDS: dict[str, dict[str, Any]] = {
+    "activations": {"kind": "activations", "model": "tiny-gpt2", "prompts": ["When Mary", "and"],
+                    "hooks": ["blocks.1.attn.hook_z", "blocks.0.hook_resid_post"], "positions": [0, -1],
+                    "heads": [3, 0], "dims": [1, 2, 3]},
+    "attention": {"kind": "attention", **PROMPT, "layers": [1]},
     "patching": {"kind": "patching", **PAIR, "targets": ["resid_pre", "head_out", "every_block", "attn_out_all_pos"]},
     "path_patching": {"kind": "patching", **PAIR, "method": "path", "receivers": [[1, 0]]},
     "integrated_gradients": {"kind": "attribution", **PROMPT, "target": {"contrast": ["a", "b"]}},
@@ -75,6 +79,25 @@ def texts(tab: Tab, selector: str) -> list[str]:
 
 def count(tab: Tab, selector: str) -> int:
     return tab.page.locator(selector).count()
+
+
+def _activations(tab: Tab, result: dict[str, Any]) -> None:
+    part = result["prompts"][0]["hooks"]["blocks.1.attn.hook_z"]
+    section = 'div[data-prompt="0"] section[data-hook="blocks.1.attn.hook_z"]'
+    assert count(tab, f"{section} svg.heatmap") == len(part["labels"]["head"]) == 2  # one per head
+    assert count(tab, f"{section} rect.cell") == 2 * 2 * 3  # positions × d_head per head
+    assert count(tab, 'div[data-prompt="1"] section[data-hook="blocks.0.hook_resid_post"] svg.heatmap') == 1
+
+
+def _attention(tab: Tab, result: dict[str, Any]) -> None:
+    n = len(result["tokens"])
+    assert count(tab, ".head-pattern svg.heatmap") == 4  # layer 1's four heads
+    labels = [f"{i}: {t}" for i, t in enumerate(result["tokens"])]
+    assert texts(tab, '.head-pattern[data-head="L1H2"] .col-label') == labels
+    assert count(tab, '.head-pattern[data-head="L1H2"] rect.cell') == n * n
+    assert count(tab, 'section[data-summary="entropy"] rect.cell') == 4
+    tab.page.select_option("#head-select", "L1H0")
+    assert tab.page.locator('.head-pattern[data-head="L1H3"]').is_hidden()
 
 
 def _patching(tab: Tab, result: dict[str, Any]) -> None:
@@ -145,6 +168,7 @@ def _steer(tab: Tab, result: dict[str, Any]) -> None:
 
 
 CHECKS: dict[str, Callable[[Tab, dict[str, Any]], None]] = {
+    "activations": _activations, "attention": _attention,
     "patching": _patching, "path_patching": _path, "integrated_gradients": _integrated_gradients,
     "saliency": _token_scores, "direct_logit_attribution": _direct_logit, "logit_lens": _logit_lens,
     "layer_integrated_gradients": _layer_ig, "sae_encode": _sae_encode, "sae_features": _sae_features,

@@ -1,0 +1,277 @@
+"""``activations``: any set of hooks read on one prompt or a batch, sliced on the server.
+
+Hooks are TransformerLens names. A hook written with ``*`` for its layer (``blocks.*.attn.hook_z``) stands for
+that site at every layer of ``layers`` (every layer when ``layers`` is absent); ``layers`` applies to nothing else.
+Each slice applies where its axis exists: ``positions`` to ``position`` (``query_position`` for patterns),
+``heads`` to ``head``, ``dims`` to the feature axis (``d_model``, ``d_mlp``, ``d_head``); ``top_k`` keeps, for
+every other index, the k largest absolute values of the last axis with their indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import prod
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
+
+from pydantic import Field, model_validator
+
+from workers.core.checks import check_indices
+from workers.core.errors import InvalidRequestError
+from workers.core.memory import dtype_bytes, forward_bytes
+from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, ResultPart
+from workers.kinds.grids import Values
+
+if TYPE_CHECKING:
+    from workers.core.hooks import HookName
+    from workers.kinds.context import JobContext
+    from workers.kinds.view import ModelView
+
+__all__ = ["KIND", "MAX_PROMPTS", "MAX_RESULT_BYTES", "ActivationsResult", "ActivationsSpec", "site_axes"]
+
+MAX_PROMPTS = 16
+MAX_RESULT_BYTES = 1_000_000
+"""A result's values as float32 may take this many bytes; larger requests are refused (``result_too_large``)."""
+
+LAYER_WILDCARD = "blocks.*."
+FEATURE_AXES = frozenset({"d_model", "d_mlp", "d_head", "scale"})
+Index = Annotated[int, Field(ge=0, le=1_000_000)]
+Position = Annotated[int, Field(ge=-100_000, le=100_000)]
+
+
+class Widths(Protocol):
+    """The facts that size an activation: a model card (API) or the loaded model's facts (worker)."""
+
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def n_heads(self) -> int: ...
+    @property
+    def n_kv_heads(self) -> int: ...
+    @property
+    def d_head(self) -> int: ...
+    @property
+    def d_mlp(self) -> int: ...
+    @property
+    def d_model(self) -> int: ...
+
+
+HookCheck = Callable[..., "HookName"]
+"""``hook(name, field=...)``: a hook parsed and checked against the model (``ModelView.hook``, ``HookedModel.hook``)."""
+
+
+def site_axes(site: str, card: Widths, n_pos: int) -> list[tuple[str, int]]:
+    """The axes (name, size) of one prompt's activation at ``site``, without the batch axis."""
+    if site == "attn.hook_pattern":
+        return [("head", card.n_heads), ("query_position", n_pos), ("key_position", n_pos)]
+    if site in ("attn.hook_q", "attn.hook_z"):
+        return [("position", n_pos), ("head", card.n_heads), ("d_head", card.d_head)]
+    if site in ("attn.hook_k", "attn.hook_v"):
+        return [("position", n_pos), ("head", card.n_kv_heads), ("d_head", card.d_head)]
+    if site == "mlp.hook_post":
+        return [("position", n_pos), ("d_mlp", card.d_mlp)]
+    if site == "ln_final.hook_scale":
+        return [("position", n_pos), ("scale", 1)]
+    return [("position", n_pos), ("d_model", card.d_model)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One hook's read for one prompt: the axes, the index list per axis (``None``: whole), the result shape."""
+
+    hook: str
+    axes: list[str]
+    picks: list[list[int] | None]
+    shape: list[int]
+
+
+class ActivationsSpec(JobSpecBase):
+    kind: Literal["activations"] = "activations"
+    prompt: Prompt | None = None
+    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
+        default=None, description="a batch: each prompt read on its own, results in the same order"
+    )
+    hooks: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=256)] = (
+        Field(description="TransformerLens hook names; blocks.*.site means that site at every layer of `layers`")
+    )
+    layers: Annotated[list[Index], Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="the layers a blocks.*. hook expands to (all when absent)"
+    )
+    positions: Annotated[list[Position], Field(min_length=1, max_length=4096)] | None = Field(
+        default=None, description="positions to keep, negative from the end (all when absent)"
+    )
+    heads: Annotated[list[Index], Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="heads to keep at per-head hooks (all when absent)"
+    )
+    dims: Annotated[list[Index], Field(min_length=1, max_length=100_000)] | None = Field(
+        default=None, description="indices of the feature axis to keep: d_model, d_mlp or d_head (all when absent)"
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, le=1024, description="keep the k largest |values| of the last axis, with their indices"
+    )
+
+    @model_validator(mode="after")
+    def _one_of_prompt_or_prompts(self) -> ActivationsSpec:
+        if (self.prompt is None) == (self.prompts is None):
+            raise ValueError("give exactly one of prompt or prompts")
+        return self
+
+    @property
+    def all_prompts(self) -> list[str]:
+        return [self.prompt] if self.prompt is not None else list(self.prompts or [])
+
+    def prompt_fields(self) -> list[tuple[str, str]]:
+        if self.prompt is not None:
+            return [("prompt", self.prompt)]
+        return [(f"prompts.{i}", p) for i, p in enumerate(self.prompts or [])]
+
+    def hook_names(self, check_hook: HookCheck, widths: Widths) -> list[str]:
+        """The hooks read, wildcards expanded, each checked against the model (``unknown_hook`` names it)."""
+        n_layers = widths.n_layers
+        layers = check_indices(self.layers, n_layers, "layers", "layer")
+        names: list[str] = []
+        for i, name in enumerate(self.hooks):
+            if name.startswith(LAYER_WILDCARD):
+                expanded = [f"blocks.{layer}.{name[len(LAYER_WILDCARD) :]}" for layer in layers]
+            else:
+                expanded = [name]
+            for hook in expanded:
+                names.append(str(check_hook(hook, field=f"hooks.{i}")))
+        if len(set(names)) != len(names):
+            raise InvalidRequestError("hooks lists a hook twice", field="hooks")
+        return names
+
+    def plans(self, check_hook: HookCheck, widths: Widths, n_pos: int, *, field: str = "prompt") -> list[Plan]:
+        """What is read of each hook for a prompt of ``n_pos`` tokens, slices checked (``out_of_range``)."""
+        positions = None
+        if self.positions is not None:
+            bad = [p for p in self.positions if not -n_pos <= p < n_pos]
+            if bad:
+                raise InvalidRequestError(
+                    f"positions {bad[:5]} out of range for {field}'s {n_pos} tokens: valid are {-n_pos}..{n_pos - 1}",
+                    field="positions",
+                    code="out_of_range",
+                )
+            positions = check_indices([p % n_pos for p in self.positions], n_pos, "positions", "position")
+        plans = []
+        for name in self.hook_names(check_hook, widths):
+            axes = site_axes(_site(name), widths, n_pos)
+            picks: list[list[int] | None] = []
+            for axis, size in axes:
+                if axis in ("position", "query_position"):
+                    picks.append(positions)
+                elif axis == "head" and self.heads is not None:
+                    picks.append(check_indices(self.heads, size, "heads", "head"))
+                elif axis in FEATURE_AXES and self.dims is not None:
+                    picks.append(check_indices(self.dims, size, "dims", axis))
+                else:
+                    picks.append(None)
+            shape = [size if pick is None else len(pick) for (_, size), pick in zip(axes, picks, strict=True)]
+            if self.top_k is not None:
+                shape[-1] = min(self.top_k, shape[-1])
+            plans.append(Plan(name, [axis for axis, _ in axes], picks, shape))
+        return plans
+
+    def result_values(self, view: ModelView) -> int:
+        """How many numbers the result holds (its hooks over every prompt, sliced)."""
+        total = 0
+        for (field, _), n_pos in zip(self.prompt_fields(), self.prompt_lengths(view), strict=True):
+            total += sum(prod(plan.shape) for plan in self.plans(view.hook, view.card, n_pos, field=field))
+        return total
+
+    def check(self, view: ModelView) -> None:
+        size = self.result_values(view) * 4 * (2 if self.top_k is not None else 1)
+        if size > MAX_RESULT_BYTES:
+            raise InvalidRequestError(
+                f"the result would take {size} bytes (float32 values), over the bound of {MAX_RESULT_BYTES}: "
+                "slice it with positions, heads, dims, layers or top_k",
+                field="hooks",
+                code="result_too_large",
+            )
+
+    def prompt_lengths(self, view: ModelView) -> list[int]:
+        return [len(view.tokenize(prompt, field=field)) for field, prompt in self.prompt_fields()]
+
+    def working_memory(self, view: ModelView) -> int:
+        """Prompts run one at a time, each one no-grad forward whose read hooks are kept."""
+        lengths = self.prompt_lengths(view)
+        return forward_bytes(view.card, max(lengths), dtype_bytes(view.card.dtype))
+
+
+def _site(name: str) -> str:
+    """The site of a full hook name (``blocks.3.attn.hook_z`` → ``attn.hook_z``)."""
+    return name.split(".", 2)[2] if name.startswith("blocks.") else name
+
+
+class HookValues(ResultPart):
+    """One hook's activation for one prompt: ``values`` over ``axes``, each index labelled."""
+
+    shape: list[int]
+    axes: list[str] = Field(description="position, head, d_head, d_model, d_mlp, query_position, key_position, top_k")
+    labels: dict[str, list[str | int]] = Field(
+        description="per axis the label of every index: token strings for positions, the kept index otherwise, "
+        "the rank for top_k"
+    )
+    values: Values
+    indices: Values | None = Field(default=None, description="with top_k: each value's index on the sliced axis")
+    sliced_axis: str | None = Field(default=None, description="with top_k: the axis top_k replaced")
+
+
+class PromptHooks(ResultPart):
+    tokens: list[str] = Field(description="the prompt's tokens, BOS first")
+    hooks: dict[str, HookValues] = Field(description="by hook name, in forward order")
+
+
+class ActivationsResult(ResultBase):
+    model: str
+    prompts: list[PromptHooks] = Field(description="one per prompt, in request order")
+
+
+def _labels(plan: Plan, sizes: list[int], tokens: list[str], top_k: int | None) -> dict[str, list[str | int]]:
+    labels: dict[str, list[str | int]] = {}
+    for i, (axis, pick, size) in enumerate(zip(plan.axes, plan.picks, sizes, strict=True)):
+        kept = list(range(size)) if pick is None else pick
+        if top_k is not None and i == len(plan.axes) - 1:
+            labels["top_k"] = list(range(plan.shape[-1]))
+        elif axis in ("position", "query_position", "key_position"):
+            labels[axis] = [tokens[p] for p in kept]
+        else:
+            labels[axis] = list(kept)
+    return labels
+
+
+def run(ctx: JobContext, spec: ActivationsSpec) -> ActivationsResult:
+    from workers.core.progress import check_cancelled
+    from workers.core.slicing import select
+
+    model = ctx.model
+    prompts = []
+    fields = spec.prompt_fields()
+    for done, (field, prompt) in enumerate(fields):
+        check_cancelled(ctx.should_cancel)
+        tokens = model.tokenize(prompt, field=field)
+        strings = model.token_strings(tokens)
+        plans = spec.plans(model.hook, model.facts, tokens.shape[1], field=field)
+        cache = ctx.reader(tokens, [plan.hook for plan in plans])
+        hooks = {}
+        for plan in plans:
+            tensor = cache[plan.hook][0].float()
+            values, indices = select(tensor, plan.picks, spec.top_k)
+            axes = list(plan.axes)
+            sliced = None
+            if spec.top_k is not None:
+                sliced, axes[-1] = axes[-1], "top_k"
+            hooks[plan.hook] = HookValues(
+                shape=list(values.shape),
+                axes=axes,
+                labels=_labels(plan, list(tensor.shape), strings, spec.top_k),
+                values=values.tolist(),
+                indices=None if indices is None else indices.tolist(),
+                sliced_axis=sliced,
+            )
+        prompts.append(PromptHooks(tokens=strings, hooks=hooks))
+        ctx.progress((done + 1) / len(fields))
+    return ActivationsResult(model=model.model_id, prompts=prompts)
+
+
+KIND = Kind(spec=ActivationsSpec, result=ActivationsResult, run=run, soft_limit_s=60.0, hard_limit_s=90.0)
