@@ -30,6 +30,10 @@ PAIR = {
 ATTRIBUTION = {"kind": "attribution", "model": "tiny-gpt2", "prompt": "When Mary and John", "target": {"token": "x"}}
 STEER = {"kind": "steer", "model": "tiny-gpt2", "prompt": "hello", "sae": "res-1", "feature": 3}
 
+ACTIVATIONS = {"kind": "activations", "model": "tiny-gpt2", "prompt": "hello", "hooks": ["blocks.0.hook_resid_post"]}
+TOO_LARGE = {**ACTIVATIONS, "prompt": None, "prompts": ["x" * 120] * 16, "hooks": ["blocks.*.mlp.hook_post"]}
+"""16 prompts × 2 layers × 121 positions × d_mlp 256, float32: over the 1 MB bound, unsliced."""
+
 MISTAKES: list[tuple[str, dict[str, Any], str, str]] = [
     ("multi-token answer", {**PAIR, "answer": "two tokens"}, "not_single_token", "answer"),
     ("multi-token wrong answer", {**PAIR, "wrong_answer": "Mary"}, "not_single_token", "wrong_answer"),
@@ -51,6 +55,13 @@ MISTAKES: list[tuple[str, dict[str, Any], str, str]] = [
      "prompt_too_long", "prompts.1"),
     ("generation past the context", {**STEER, "prompt": "w" * 120, "max_new_tokens": 20}, "prompt_too_long",
      "max_new_tokens"),
+    ("unknown activations hook", {**ACTIVATIONS, "hooks": ["blocks.0.hook_nothing"]}, "unknown_hook", "hooks.0"),
+    ("activations position out of range", {**ACTIVATIONS, "positions": [-50]}, "out_of_range", "positions"),
+    ("activations head out of range", {**ACTIVATIONS, "hooks": ["blocks.1.attn.hook_z"], "heads": [4]},
+     "out_of_range", "heads"),
+    ("activations too large", TOO_LARGE, "result_too_large", "hooks"),
+    ("attention layer out of range", {"kind": "attention", "model": "tiny-gpt2", "prompt": "hi", "layers": [2]},
+     "out_of_range", "layers"),
 ]
 IDS = [name for name, *_ in MISTAKES]
 
@@ -72,6 +83,15 @@ def test_a_fresh_embedded_service_refuses_at_submission(
     error = response.json()["error"]
     assert (error["code"], error["field"]) == (code, field), name
     assert len(error["message"]) < 400
+
+
+def test_a_result_too_large_is_refused_naming_its_bytes(fresh_embedded: str) -> None:
+    response = httpx.post(f"{fresh_embedded}/v1/jobs", json=TOO_LARGE, timeout=30)
+    assert response.status_code == 422, response.text
+    assert f"take {4 * 16 * 2 * 121 * 256} bytes" in response.json()["error"]["message"]
+    sliced = httpx.post(f"{fresh_embedded}/v1/jobs", json={**TOO_LARGE, "positions": [-1]}, params={"wait": 30},
+                        timeout=60)
+    assert sliced.status_code in (200, 202) and sliced.json()["status"] == "succeeded", sliced.text
 
 
 def test_the_worker_gives_the_same_answer_to_unchecked_jobs(redis_url: str, tmp_path: Path) -> None:
