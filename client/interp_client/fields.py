@@ -310,7 +310,7 @@ class PromptActivations(TypedDict):
 class PromptHooks(TypedDict):
     hooks: dict[str, HookValues]
     """
-    by hook name, in forward order
+    by hook name, in request order (blocks.*. in `layers` order)
     """
     tokens: list[str]
     """

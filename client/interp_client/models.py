@@ -411,7 +411,7 @@ class PromptHooks(BaseModel):
     )
     hooks: dict[str, HookValues]
     """
-    by hook name, in forward order
+    by hook name, in request order (blocks.*. in `layers` order)
     """
     tokens: list[str]
     """

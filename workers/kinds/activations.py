@@ -219,7 +219,7 @@ class HookValues(ResultPart):
 
 class PromptHooks(ResultPart):
     tokens: list[str] = Field(description="the prompt's tokens, BOS first")
-    hooks: dict[str, HookValues] = Field(description="by hook name, in forward order")
+    hooks: dict[str, HookValues] = Field(description="by hook name, in request order (blocks.*. in `layers` order)")
 
 
 class ActivationsResult(ResultBase):
