@@ -71,6 +71,10 @@ class AsyncClient:
         """One SAE feature: its activation over each prompt's tokens, and the tokens its direction promotes."""
         return await self._submit(build_spec(wire.SaeFeaturesSpec, spec), wire.SaeFeaturesResult)
 
+    async def head_scores(self, **spec: Unpack[fields.HeadScoresSpec]) -> AsyncJob[wire.HeadScoresResult]:
+        """Every head's previous-token, duplicate-token, induction (or custom pattern) score, layer × head."""
+        return await self._submit(build_spec(wire.HeadScoresSpec, spec), wire.HeadScoresResult)
+
     async def steer(self, **spec: Unpack[fields.SteerSpec]) -> AsyncJob[wire.SteerResult]:
         """Generated text with and without an SAE feature's direction added (or the feature clamped)."""
         return await self._submit(build_spec(wire.SteerSpec, spec), wire.SteerResult)

@@ -73,6 +73,10 @@ class Client:
         """One SAE feature: its activation over each prompt's tokens, and the tokens its direction promotes."""
         return self._submit(build_spec(wire.SaeFeaturesSpec, spec), wire.SaeFeaturesResult)
 
+    def head_scores(self, **spec: Unpack[fields.HeadScoresSpec]) -> Job[wire.HeadScoresResult]:
+        """Every head's previous-token, duplicate-token, induction (or custom pattern) score, layer × head."""
+        return self._submit(build_spec(wire.HeadScoresSpec, spec), wire.HeadScoresResult)
+
     def steer(self, **spec: Unpack[fields.SteerSpec]) -> Job[wire.SteerResult]:
         """Generated text with and without an SAE feature's direction added (or the feature clamped)."""
         return self._submit(build_spec(wire.SteerSpec, spec), wire.SteerResult)

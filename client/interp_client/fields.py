@@ -77,10 +77,26 @@ class AttentionSpec(TypedDict, closed=True):
 class Completeness(TypedDict):
     attribution_sum: float
     baseline_value: float
+    converged: NotRequired[bool | None]
+    """
+    relative_error is within tolerance
+    """
     delta: float
+    evaluations: NotRequired[int | None]
+    """
+    gradients computed (auto with Gauss-Legendre: more)
+    """
     expected: float
     input_value: float
     relative_error: float
+    steps_used: NotRequired[int | None]
+    """
+    points of the final quadrature rule
+    """
+    tolerance: NotRequired[float | None]
+    """
+    max_relative_error
+    """
 
 
 class ContrastTarget(TypedDict, closed=True):
@@ -130,6 +146,21 @@ class Grid(TypedDict):
     values: list[Any]
     """
     nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class HeadScoresResult(TypedDict):
+    error_measure: str
+    model: str
+    schema_version: NotRequired[int]
+    scores: dict[str, Grid]
+    token_ids: list[list[int]]
+    """
+    each sequence's token ids (repeated_random: the draws)
+    """
+    tokens: list[list[str]]
+    """
+    each sequence's tokens, BOS first
     """
 
 
@@ -340,6 +371,18 @@ class Reconstruction(TypedDict):
     explained_variance: float | None
     mse: float
     tokens: int
+
+
+class RepeatedRandom(TypedDict, closed=True):
+    batch: NotRequired[int]
+    """
+    sequences; the scores are their mean
+    """
+    length: int
+    """
+    random tokens before the repeat; the sequence is 2·length + 1
+    """
+    seed: NotRequired[int]
 
 
 class SaeEncodeSpec(TypedDict, closed=True):
@@ -558,14 +601,22 @@ class AttributionSpec(TypedDict, closed=True):
     """
     IG steps per forward
     """
+    max_relative_error: NotRequired[float]
+    """
+    n_steps auto: the completeness error to reach; every result reports converged against it
+    """
+    max_steps: NotRequired[int]
+    """
+    n_steps auto: the most steps tried
+    """
     method: NotRequired[Literal["saliency", "input_x_gradient", "integrated_gradients", "layer_integrated_gradients", "gradient_x_activation", "direct_logit_attribution", "logit_lens"]]
     model: str
     """
     a served model id (GET /v1/models)
     """
-    n_steps: NotRequired[int]
+    n_steps: NotRequired[int | str]
     """
-    integrated gradients: quadrature steps
+    integrated gradients: quadrature steps, or "auto": grow them until the completeness error is within max_relative_error (or max_steps is reached)
     """
     position: NotRequired[int | None]
     """
@@ -575,7 +626,10 @@ class AttributionSpec(TypedDict, closed=True):
     """
     text; BOS is prepended
     """
-    step_rule: NotRequired[Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"]]
+    step_rule: NotRequired[Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] | None]
+    """
+    absent: gausslegendre, or riemann_middle with n_steps auto (tripling its steps reuses every earlier point; the left, right and trapezoid sums nest by doubling; Gauss-Legendre's points do not nest, so auto re-evaluates them at each size)
+    """
     target: TokenTarget | ContrastTarget
     target_kind: NotRequired[Literal["logit", "logprob"]]
     """
@@ -594,6 +648,71 @@ class Checks(TypedDict):
 
 class ErrorBody(TypedDict):
     error: ErrorInfo
+
+
+class HeadScoresJob(TypedDict):
+    checked: NotRequired[bool]
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: str
+    error: NotRequired[JobError | None]
+    finished_at: NotRequired[str | None]
+    id: str
+    kind: Literal["head_scores"]
+    model: str
+    progress: float
+    queue_position: NotRequired[int | None]
+    """
+    jobs ahead of this one while queued
+    """
+    result: NotRequired[HeadScoresResult | None]
+    """
+    present once the job succeeded
+    """
+    started_at: NotRequired[str | None]
+    stats: NotRequired[dict[str, float]]
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class HeadScoresSpec(TypedDict, closed=True):
+    callback_url: NotRequired[str | None]
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    custom_patterns: NotRequired[list[str | list[list[float]]]]
+    """
+    name → destination × source pattern, its size the sequence's token count (BOS included)
+    """
+    detectors: NotRequired[list[Literal["previous_token", "duplicate_token", "induction"]]]
+    """
+    built-in detection patterns
+    """
+    error_measure: NotRequired[Literal["mul", "abs"]]
+    """
+    mul: share of attention on the pattern; abs: 1 − mean absolute difference (TL rounds to 3 places)
+    """
+    exclude_bos: NotRequired[bool]
+    """
+    leave attention to BOS out of the comparison
+    """
+    exclude_current_token: NotRequired[bool]
+    """
+    leave attention to the token itself out
+    """
+    model: str
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: NotRequired[str | None]
+    prompts: NotRequired[list[str] | None]
+    """
+    a batch: each scored on its own, the scores averaged (as TransformerLens)
+    """
+    repeated_random: NotRequired[RepeatedRandom | None]
 
 
 class LensLayer(TypedDict):
@@ -926,7 +1045,7 @@ class AttributionJob(TypedDict):
 
 
 class JobPage(TypedDict):
-    items: list[ActivationsJob | AttentionJob | AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob]
+    items: list[ActivationsJob | AttentionJob | AttributionJob | HeadScoresJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob]
     limit: int
     offset: int
     total: int

@@ -39,6 +39,7 @@ KINDS: dict[str, KindModels] = {
     "activations": KindModels(models.ActivationsSpec, models.ActivationsJob, models.ActivationsResult),
     "attention": KindModels(models.AttentionSpec, models.AttentionJob, models.AttentionResult),
     "attribution": KindModels(models.AttributionSpec, models.AttributionJob, models.AttributionResult),
+    "head_scores": KindModels(models.HeadScoresSpec, models.HeadScoresJob, models.HeadScoresResult),
     "patching": KindModels(models.PatchingSpec, models.PatchingJob, models.PatchingResult),
     "sae_encode": KindModels(models.SaeEncodeSpec, models.SaeEncodeJob, models.SaeEncodeResult),
     "sae_features": KindModels(models.SaeFeaturesSpec, models.SaeFeaturesJob, models.SaeFeaturesResult),
@@ -48,12 +49,16 @@ KINDS: dict[str, KindModels] = {
 JobSpec: TypeAlias = (
     models.ActivationsSpec
     | models.AttentionSpec
-    | models.AttributionSpec | models.PatchingSpec | models.SaeEncodeSpec | models.SaeFeaturesSpec | models.SteerSpec
+    | models.AttributionSpec
+    | models.HeadScoresSpec
+    | models.PatchingSpec | models.SaeEncodeSpec | models.SaeFeaturesSpec | models.SteerSpec
 )
 JobRecord: TypeAlias = Annotated[
     models.ActivationsJob
     | models.AttentionJob
-    | models.AttributionJob | models.PatchingJob | models.SaeEncodeJob | models.SaeFeaturesJob | models.SteerJob,
+    | models.AttributionJob
+    | models.HeadScoresJob
+    | models.PatchingJob | models.SaeEncodeJob | models.SaeFeaturesJob | models.SteerJob,
     Field(discriminator="kind"),
 ]
 """A job as GET /v1/jobs/{id} answers it, told apart by ``kind``."""
@@ -61,6 +66,7 @@ Result: TypeAlias = (
     models.ActivationsResult
     | models.AttentionResult
     | models.AttributionResult
+    | models.HeadScoresResult
     | models.PatchingResult
     | models.SaeEncodeResult
     | models.SaeFeaturesResult

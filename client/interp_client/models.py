@@ -125,10 +125,26 @@ class Completeness(BaseModel):
     )
     attribution_sum: float
     baseline_value: float
+    converged: bool | None = None
+    """
+    relative_error is within tolerance
+    """
     delta: float
+    evaluations: int | None = None
+    """
+    gradients computed (auto with Gauss-Legendre: more)
+    """
     expected: float
     input_value: float
     relative_error: float
+    steps_used: int | None = None
+    """
+    points of the final quadrature rule
+    """
+    tolerance: float | None = None
+    """
+    max_relative_error
+    """
 
 
 class ContrastTarget(BaseModel):
@@ -194,6 +210,24 @@ class Grid(GridMethods):
     values: list[Any]
     """
     nested lists of numbers, one level per axis in `axes` order; null where undefined
+    """
+
+
+class HeadScoresResult(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    error_measure: str
+    model: str
+    schema_version: int = 1
+    scores: dict[str, Grid]
+    token_ids: list[list[int]]
+    """
+    each sequence's token ids (repeated_random: the draws)
+    """
+    tokens: list[list[str]]
+    """
+    each sequence's tokens, BOS first
     """
 
 
@@ -450,6 +484,22 @@ class Reconstruction(BaseModel):
     explained_variance: float | None
     mse: float
     tokens: int
+
+
+class RepeatedRandom(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    batch: Annotated[int, Field(ge=1, le=64)] = 1
+    """
+    sequences; the scores are their mean
+    """
+    length: Annotated[int, Field(ge=1, le=4096)]
+    """
+    random tokens before the repeat; the sequence is 2·length + 1
+    """
+    seed: Annotated[int, Field(ge=0, le=4294967295)] = 0
 
 
 class SaeEncodeSpec(BaseModel):
@@ -723,6 +773,14 @@ class AttributionSpec(BaseModel):
     IG steps per forward
     """
     kind: Literal["attribution"] = "attribution"
+    max_relative_error: Annotated[float, Field(gt=0.0, le=1.0)] = 0.01
+    """
+    n_steps auto: the completeness error to reach; every result reports converged against it
+    """
+    max_steps: Annotated[int, Field(ge=2, le=2048)] = 1024
+    """
+    n_steps auto: the most steps tried
+    """
     method: Literal["saliency", "input_x_gradient", "integrated_gradients", "layer_integrated_gradients", "gradient_x_activation", "direct_logit_attribution", "logit_lens"] = (
         "integrated_gradients"
     )
@@ -730,9 +788,9 @@ class AttributionSpec(BaseModel):
     """
     a served model id (GET /v1/models)
     """
-    n_steps: Annotated[int, Field(ge=1, le=512)] = 50
+    n_steps: int | str = 50
     """
-    integrated gradients: quadrature steps
+    integrated gradients: quadrature steps, or "auto": grow them until the completeness error is within max_relative_error (or max_steps is reached)
     """
     position: Position | None = None
     """
@@ -742,9 +800,12 @@ class AttributionSpec(BaseModel):
     """
     text; BOS is prepended
     """
-    step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] = (
-        "gausslegendre"
+    step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] | None = (
+        None
     )
+    """
+    absent: gausslegendre, or riemann_middle with n_steps auto (tripling its steps reuses every earlier point; the left, right and trapezoid sums nest by doubling; Gauss-Legendre's points do not nest, so auto re-evaluates them at each size)
+    """
     target: TokenTarget | ContrastTarget
     target_kind: Literal["logit", "logprob"] = "logit"
     """
@@ -769,6 +830,84 @@ class ErrorBody(BaseModel):
         use_attribute_docstrings=True,
     )
     error: ErrorInfo
+
+
+class HeadScoresJob(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    checked: bool = True
+    """
+    whether the submission checks ran in the API; false when no worker had described the model yet, so the worker's own checks (same codes) decide
+    """
+    created_at: AwareDatetime
+    error: JobError | None = None
+    finished_at: AwareDatetime | None = None
+    id: str
+    kind: Literal["head_scores"]
+    model: str
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    queue_position: int | None = None
+    """
+    jobs ahead of this one while queued
+    """
+    result: HeadScoresResult | None = None
+    """
+    present once the job succeeded
+    """
+    started_at: AwareDatetime | None = None
+    stats: dict[str, float] | None = None
+    """
+    cache hits/misses, forwards, compute seconds
+    """
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class HeadScoresSpec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    callback_url: str | None = None
+    """
+    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    """
+    custom_patterns: Annotated[
+        list[str | list[list[float]]] | None, Field(max_length=8)
+    ] = None
+    """
+    name → destination × source pattern, its size the sequence's token count (BOS included)
+    """
+    detectors: Annotated[
+        list[Literal["previous_token", "duplicate_token", "induction"]] | None,
+        Field(max_length=3),
+    ] = None
+    """
+    built-in detection patterns
+    """
+    error_measure: Literal["mul", "abs"] = "mul"
+    """
+    mul: share of attention on the pattern; abs: 1 − mean absolute difference (TL rounds to 3 places)
+    """
+    exclude_bos: bool = False
+    """
+    leave attention to BOS out of the comparison
+    """
+    exclude_current_token: bool = False
+    """
+    leave attention to the token itself out
+    """
+    kind: Literal["head_scores"] = "head_scores"
+    model: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    a served model id (GET /v1/models)
+    """
+    prompt: str | None = None
+    prompts: list[str] | None = None
+    """
+    a batch: each scored on its own, the scores averaged (as TransformerLens)
+    """
+    repeated_random: RepeatedRandom | None = None
 
 
 class LensLayer(BaseModel):
@@ -1154,7 +1293,7 @@ class JobPage(BaseModel):
     )
     items: list[
         Annotated[
-            ActivationsJob | AttentionJob | AttributionJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob,
+            ActivationsJob | AttentionJob | AttributionJob | HeadScoresJob | PatchingJob | SaeEncodeJob | SaeFeaturesJob | SteerJob,
             Field(discriminator="kind"),
         ]
     ]

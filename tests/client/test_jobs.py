@@ -24,6 +24,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "patching": PATCHING,
     "sae_encode": {"model": "tiny-gpt2", "prompts": ["Features of this prompt", "and another"], "sae": "res-1",
                    "top_k": 5},
+    "head_scores": {"model": "tiny-gpt2", "prompts": ["abab", "xyxy"], "detectors": ["induction"]},
     "sae_features": {"model": "tiny-gpt2", "prompts": ["Features of this prompt", "and more"], "sae": "res-1",
                      "feature": 7, "top_n": 5},
     "steer": {"model": "tiny-gpt2", "prompt": "Once upon", "sae": "res-1", "feature": 7, "coefficient": 8.0,

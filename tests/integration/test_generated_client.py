@@ -48,6 +48,7 @@ JOBS: dict[str, dict[str, Any]] = {
     "patching": PATCHING,
     "patching_path": {**{k: v for k, v in PATCHING.items() if k != "targets"}, "method": "path",
                       "receivers": [[1, 0], [1, 2]]},
+    "head_scores": {"kind": "head_scores", "model": "tiny-gpt2", "prompts": ["abab", "xyxy"], "error_measure": "abs"},
     "sae_encode": {"kind": "sae_encode", "model": "tiny-gpt2", "prompt": "Features of this prompt", "sae": "res-1",
                    "top_k": 5},
     "sae_features": {"kind": "sae_features", "model": "tiny-gpt2", "prompts": ["Features of this prompt", "and more"],
@@ -94,6 +95,12 @@ def client_read_patching(result: Any) -> dict[str, Any]:
             "path": path}
 
 
+def client_read_head_scores(result: Any) -> dict[str, Any]:
+    return {"tokens": result.tokens, "error_measure": result.error_measure,
+            "scores": {name: {"axes": grid.axes, "labels": grid.labels.additional_properties, "values": grid.values}
+                       for name, grid in result.scores.additional_properties.items()}}
+
+
 def client_read_sae_encode(result: Any) -> dict[str, Any]:
     encoding = result.prompts[0]
     return {"sae": result.sae, "hook": result.hook, "tokens": encoding.tokens, "l0": encoding.l0,
@@ -129,7 +136,7 @@ def client_job(client: Any, response: Any) -> dict[str, Any]:
     readers = {"activations": client_read_activations, "attention": client_read_attention,
                "attribution": client_read_attribution, "patching": client_read_patching,
                "sae_encode": client_read_sae_encode, "sae_features": client_read_sae_features,
-               "steer": client_read_steer}
+               "steer": client_read_steer, "head_scores": client_read_head_scores}
     reader = readers.get(job.kind)
     done = job.status.value == "succeeded"
     return {"id": job.id, "status_code": first, "location": response.headers.get("location"),
@@ -222,6 +229,7 @@ def client_main(base_url: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any
 CLIENT_SIDE: list[Callable[..., Any]] = [
     client_read_activations, client_read_attention,
     client_read_attribution, client_read_patching, client_read_sae_encode, client_read_sae_features, client_read_steer,
+    client_read_head_scores,
     client_job, client_main,
 ]
 SCRIPT = "\n\n".join(
@@ -359,6 +367,16 @@ def check_sae_encode(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
     assert sae["mse"] >= 0
 
 
+def check_head_scores(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
+    scores = jobs["head_scores"]["typed"]
+    assert scores["tokens"] == [["<bos>", *"abab"], ["<bos>", *"xyxy"]] and scores["error_measure"] == "abs"
+    assert set(scores["scores"]) == {"previous_token", "duplicate_token", "induction"}
+    for grid in scores["scores"].values():
+        assert grid["axes"] == ["layer", "head"] and grid["labels"]["layer"] == [0, 1]
+        assert len(grid["values"]) == 2 and all(len(row) == len(grid["labels"]["head"]) for row in grid["values"])
+        assert all(-1 <= v <= 1 for row in grid["values"] for v in row)
+
+
 def check_sae_features(jobs: dict[str, Any], routes: dict[str, Any]) -> None:
     features = jobs["sae_features"]["typed"]
     assert (features["feature"], features["hook"]) == (7, "blocks.1.hook_resid_post")
@@ -390,6 +408,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
     "patching": check_patching,
     "sae_encode": check_sae_encode,
     "sae_features": check_sae_features,
+    "head_scores": check_head_scores,
     "steer": check_steer,
 }
 """Per kind: what its typed result must hold (the jobs read through the client, and the other routes' answers)."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "IG_AUTO_STEP_RULE",
     "IG_BASELINE",
+    "IG_MAX_RELATIVE_ERROR",
+    "IG_MAX_STEPS",
     "IG_N_STEPS",
     "IG_STEP_RULE",
     "LENS_TOP_K",
@@ -32,6 +35,14 @@ TARGET_KIND: Final = "logit"
 """Attribute the target's logit (not its log-prob)."""
 IG_N_STEPS: Final = 50
 IG_STEP_RULE: Final = "gausslegendre"
+IG_AUTO_STEP_RULE: Final = "riemann_middle"
+"""The rule of ``n_steps: "auto"`` when none is given. Tripling its steps reuses every earlier point, it is second
+order like the trapezoid, and unlike the trapezoid it never evaluates the endpoints: a zero embedding (α = 0) is a
+near-singular point of RMSNorm models, where the trapezoid's completeness error is off by orders of magnitude. On
+the tiny test models it converged to 1% in at most 27 steps; Gauss-Legendre, re-evaluated at each doubling, in 24
+evaluations (16 points)."""
+IG_MAX_RELATIVE_ERROR: Final = 0.01
+IG_MAX_STEPS: Final = 1024
 IG_BASELINE: Final = "pad"
 """Pad-token embeddings with BOS kept: integrated gradients converge on RMSNorm models, where a zero embedding
 is a near-singular point."""

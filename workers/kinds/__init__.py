@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from workers.kinds import activations, attention, attribution, patching, sae_encode, sae_features, steer
+from workers.kinds import activations, attention, attribution, head_scores, patching, sae_encode, sae_features, steer
 from workers.kinds.base import JobSpecBase, Kind, ResultBase
 
 __all__ = ["KINDS", "JobSpec", "job_spec_adapter", "kind_of", "result_of"]
@@ -23,6 +23,7 @@ KINDS: Mapping[str, Kind[Any]] = {
         activations.KIND,
         attention.KIND,
         attribution.KIND,
+        head_scores.KIND,
         patching.KIND,
         sae_encode.KIND,
         sae_features.KIND,

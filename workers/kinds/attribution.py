@@ -3,12 +3,21 @@ per-layer reads (logit lens) of one target logit."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import AliasChoices, Field
 
 from workers.core.checks import check_position
-from workers.core.defaults import IG_BASELINE, IG_N_STEPS, IG_STEP_RULE, LENS_TOP_K, TARGET_KIND
+from workers.core.defaults import (
+    IG_AUTO_STEP_RULE,
+    IG_BASELINE,
+    IG_MAX_RELATIVE_ERROR,
+    IG_MAX_STEPS,
+    IG_N_STEPS,
+    IG_STEP_RULE,
+    LENS_TOP_K,
+    TARGET_KIND,
+)
 from workers.core.errors import InvalidRequestError
 from workers.core.memory import dtype_bytes, forward_bytes, steps_per_batch
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, ResultPart, TokenText, WireModel
@@ -53,19 +62,34 @@ class AttributionSpec(JobSpecBase):
     kind: Literal["attribution"] = "attribution"
     prompt: Prompt
     target: TokenTarget | ContrastTarget
-    target_kind: Literal["logit", "logprob"] = Field(
-        default=TARGET_KIND, description="attribute the logit or log-prob"
-    )
+    target_kind: Literal["logit", "logprob"] = Field(default=TARGET_KIND, description="attribute the logit or log-prob")
     position: int | None = Field(
         default=None, ge=-4096, le=4096, description="position of the prediction; negative from the end; last"
     )
     method: AttributionMethod = "integrated_gradients"
     # Each step costs a forward and a backward of the prompt; past a few hundred steps the quadrature error is
     # below float32 noise.
-    n_steps: int = Field(default=IG_N_STEPS, ge=1, le=512, description="integrated gradients: quadrature steps")
-    step_rule: Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] = (
-        IG_STEP_RULE
+    # "auto" is a string matching ^auto$ rather than a Literal: the generated clients mis-parse a const in a union.
+    n_steps: Annotated[int, Field(ge=1, le=512)] | Annotated[str, Field(pattern="^auto$")] = Field(
+        default=IG_N_STEPS,
+        description='integrated gradients: quadrature steps, or "auto": grow them until the completeness error is '
+        "within max_relative_error (or max_steps is reached)",
     )
+    step_rule: (
+        Literal["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"] | None
+    ) = Field(
+        default=None,
+        description=f"absent: {IG_STEP_RULE}, or {IG_AUTO_STEP_RULE} with n_steps auto (tripling its steps reuses "
+        "every earlier point; the left, right and trapezoid sums nest by doubling; Gauss-Legendre's points do not "
+        "nest, so auto re-evaluates them at each size)",
+    )
+    max_relative_error: float = Field(
+        default=IG_MAX_RELATIVE_ERROR,
+        gt=0,
+        le=1,
+        description="n_steps auto: the completeness error to reach; every result reports converged against it",
+    )
+    max_steps: int = Field(default=IG_MAX_STEPS, ge=2, le=2048, description="n_steps auto: the most steps tried")
     baseline: Literal["zero", "pad", "bos"] = Field(
         default=IG_BASELINE,
         description=(
@@ -92,7 +116,7 @@ class AttributionSpec(JobSpecBase):
             if self.hook is None:
                 raise InvalidRequestError(f"{self.method} needs hook (a hook name)", field="hook")
             view.hook(self.hook)
-        if self.step_rule == "riemann_trapezoid" and self.n_steps < 2:
+        if self.step_rule == "riemann_trapezoid" and self.n_steps != "auto" and int(self.n_steps) < 2:
             raise InvalidRequestError("the trapezoid rule needs at least 2 steps", field="n_steps")
 
     def prompt_lengths(self, view: ModelView) -> list[int]:
@@ -107,7 +131,8 @@ class AttributionSpec(JobSpecBase):
         if self.method in ("direct_logit_attribution", "logit_lens"):
             return kept
         if self.method in ("integrated_gradients", "layer_integrated_gradients"):
-            return 3 * kept * min(self.n_steps, steps_per_batch(n_pos, self.internal_batch_size))
+            steps = self.max_steps if self.n_steps == "auto" else int(self.n_steps)
+            return 3 * kept * min(steps, steps_per_batch(n_pos, self.internal_batch_size))
         return 3 * kept
 
     def to_request(self) -> AttributionRequest:
@@ -119,8 +144,10 @@ class AttributionSpec(JobSpecBase):
             first, second = self.target.contrast
             target = TargetSpec(contrast=(first, second), kind=self.target_kind, position=self.position)
         options = AttributionOptions(
-            n_steps=self.n_steps,
-            step_rule=self.step_rule,
+            n_steps="auto" if self.n_steps == "auto" else int(self.n_steps),
+            step_rule=self.step_rule or (IG_AUTO_STEP_RULE if self.n_steps == "auto" else IG_STEP_RULE),
+            max_relative_error=self.max_relative_error,
+            max_steps=self.max_steps,
             baseline=self.baseline,
             internal_batch_size=self.internal_batch_size,
             hook=self.hook,
@@ -149,6 +176,10 @@ class Completeness(ResultPart):
     expected: float
     delta: float
     relative_error: float
+    steps_used: int | None = Field(default=None, description="points of the final quadrature rule")
+    evaluations: int | None = Field(default=None, description="gradients computed (auto with Gauss-Legendre: more)")
+    tolerance: float | None = Field(default=None, description="max_relative_error")
+    converged: bool | None = Field(default=None, description="relative_error is within tolerance")
 
 
 class Decomposition(ResultPart):

@@ -109,6 +109,17 @@ def _sae_features(result: models.SaeFeaturesResult, top: int) -> str:
     return "\n".join(parts)
 
 
+def _head_scores(result: models.HeadScoresResult, top: int) -> str:
+    parts = [f"head scores ({result.error_measure}) over {len(result.tokens)} sequence(s)"]
+    for name, grid in result.scores.items():
+        ranked = sorted(((score, layer, head) for layer, row in zip(grid.labels["layer"], grid.values, strict=True)
+                         for head, score in zip(grid.labels["head"], row, strict=True) if score is not None),
+                        reverse=True)
+        parts.append(f"\n{name}: top heads")
+        parts.append(table(["head", "score"], [[f"L{layer}H{head}", score] for score, layer, head in ranked[:top]]))
+    return "\n".join(parts)
+
+
 def _steer(result: models.SteerResult, top: int) -> str:
     how = f"clamped at {result.clamp}" if result.clamp is not None else f"added × {result.coefficient}"
     return "\n".join([
@@ -124,6 +135,7 @@ RENDERERS: dict[type[Any], Callable[[Any, int], str]] = {
     models.AttributionResult: _attribution,
     models.SaeEncodeResult: _sae_encode,
     models.SaeFeaturesResult: _sae_features,
+    models.HeadScoresResult: _head_scores,
     models.SteerResult: _steer,
 }
 

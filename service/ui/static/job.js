@@ -7,13 +7,14 @@ import { keyBox } from "./key.js";
 import * as activations from "./kinds/activations.js";
 import * as attention from "./kinds/attention.js";
 import * as attribution from "./kinds/attribution.js";
+import * as headScores from "./kinds/head_scores.js";
 import { facts } from "./kinds/parts.js";
 import * as patching from "./kinds/patching.js";
 import * as saeEncode from "./kinds/sae_encode.js";
 import * as saeFeatures from "./kinds/sae_features.js";
 import * as steer from "./kinds/steer.js";
 
-const RENDERERS = { activations, attention, attribution, patching, sae_encode: saeEncode, sae_features: saeFeatures, steer };
+const RENDERERS = { head_scores: headScores, activations, attention, attribution, patching, sae_encode: saeEncode, sae_features: saeFeatures, steer };
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const QUEUE_POLL_MS = 2000;
 const FALLBACK_POLL_MS = 1000;
@@ -22,7 +23,7 @@ const jobId = decodeURIComponent(location.pathname.split("/").filter(Boolean).po
 const $ = (id) => document.getElementById(id);
 let following = null; // the AbortController of the event stream being read
 
-const TITLES = { activations: "Activations", attention: "Attention patterns", attribution: "Attribution", patching: "Activation patching", sae_encode: "SAE encoding",
+const TITLES = { head_scores: "Head detectors", activations: "Activations", attention: "Attention patterns", attribution: "Attribution", patching: "Activation patching", sae_encode: "SAE encoding",
   sae_features: "SAE feature", steer: "Steering" };
 const title = (kind) => TITLES[kind] || kind;
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : null);

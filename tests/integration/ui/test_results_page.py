@@ -41,6 +41,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "logit_lens": {"kind": "attribution", **PROMPT, "target": {"token": "a"}, "method": "logit_lens", "top_k": 5},
     "layer_integrated_gradients": {"kind": "attribution", **PROMPT, "target": {"token": "a"},
                                    "method": "layer_integrated_gradients", "hook": "blocks.1.attn.hook_z"},
+    "head_scores": {"kind": "head_scores", "model": "tiny-gpt2", "repeated_random": {"length": 5, "seed": 1}},
+    "integrated_gradients_auto": {"kind": "attribution", **PROMPT, "target": {"contrast": ["a", "b"]},
+                                  "n_steps": "auto"},
     "sae_encode": {"kind": "sae_encode", **PROMPT, "sae": "res-1", "top_k": 4},
     "sae_features": {"kind": "sae_features", "model": "tiny-gpt2", "prompts": ["When Mary and John", "hello"],
                      "sae": "res-1", "feature": 5, "top_n": 6},
@@ -148,6 +151,20 @@ def _layer_ig(tab: Tab, result: dict[str, Any]) -> None:
     assert count(tab, 'section[data-grid="attribution"] .row-label') == len(grid["labels"]["head"])
 
 
+def _head_scores(tab: Tab, result: dict[str, Any]) -> None:
+    assert count(tab, "section[data-target]") == len(result["scores"]) == 3
+    grid = result["scores"]["induction"]
+    cells = len(grid["labels"]["layer"]) * len(grid["labels"]["head"])
+    assert count(tab, 'section[data-target="induction"] rect.cell') == cells
+
+
+def _integrated_gradients_auto(tab: Tab, result: dict[str, Any]) -> None:
+    c = result["checks"]["completeness"]
+    assert c["converged"] and c["steps_used"] >= 9
+    text = tab.page.inner_text(".check.completeness")
+    assert "steps used" in text and str(c["steps_used"]) in text
+
+
 def _sae_encode(tab: Tab, result: dict[str, Any]) -> None:
     encoding = result["prompts"][0]
     assert count(tab, "tr.sae-token") == len(encoding["tokens"])
@@ -172,7 +189,7 @@ CHECKS: dict[str, Callable[[Tab, dict[str, Any]], None]] = {
     "patching": _patching, "path_patching": _path, "integrated_gradients": _integrated_gradients,
     "saliency": _token_scores, "direct_logit_attribution": _direct_logit, "logit_lens": _logit_lens,
     "layer_integrated_gradients": _layer_ig, "sae_encode": _sae_encode, "sae_features": _sae_features,
-    "steer": _steer,
+    "steer": _steer, "head_scores": _head_scores, "integrated_gradients_auto": _integrated_gradients_auto,
 }
 
 

@@ -9,6 +9,7 @@ compares their sum with ``f(end) − f(start)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from workers.core.attribution.base import AttributionContext, AttributionMethod
 from workers.core.attribution.embeddings import EMBED_HOOK, baseline_embedding, embedding_of
 from workers.core.attribution.forward import replace_with, step_batches, target_values
-from workers.core.attribution.quadrature import quadrature
+from workers.core.attribution.quadrature import NESTED_RULES, auto_schedule, new_points, quadrature
 from workers.core.attribution.results import AttributionResult, Completeness
 from workers.core.progress import check_cancelled
 
@@ -42,18 +43,85 @@ def integrate(
 
     ``start`` and ``end`` have the activation's shape with batch 1. ``start_at_layer``/``start_resid`` (batch 1)
     resume the forward at the hook's layer, since the layers before it are the same for every step.
+
+    With ``n_steps="auto"`` the rule runs at the sizes of :func:`auto_schedule` until the completeness error is
+    within ``max_relative_error``; a nesting rule's weighted sum at the next size is the previous sum rescaled
+    (its old points' weights all shrink by the same factor) plus the new points only.
     """
     options = context.options
-    alphas, weights = quadrature(options.step_rule, options.n_steps)
-    dtype = end.dtype
-    alphas, weights = alphas.to(end.device, dtype), weights.to(end.device, torch.float32)
     start, end = start.detach(), end.detach()
     diff = end - start
+    ends = torch.cat([start, end])
+    resid = None if start_resid is None else start_resid.expand(2, *start_resid.shape[1:])
+    endpoint_values = target_values(
+        context,
+        batch=2,
+        hooks={hook: [replace_with(ends)]},
+        grad=False,
+        start_at_layer=start_at_layer,
+        start_resid=resid,
+    )
+    baseline_value, input_value = (float(v) for v in endpoint_values)
+    sizes = [options.n_steps] if options.n_steps != "auto" else auto_schedule(options.step_rule, options.max_steps)
+    budget = sum(sizes) if options.step_rule not in NESTED_RULES else sizes[-1]
+    evaluated = torch.zeros(0, dtype=torch.float64)
     total = torch.zeros_like(end[0])
+    previous_weight = 0.0
+    evaluations = 0
+    for n_steps in sizes:
+        alphas, weights = quadrature(options.step_rule, n_steps)
+        fresh = new_points(alphas, evaluated) if options.step_rule in NESTED_RULES else torch.ones_like(alphas).bool()
+        if not bool(fresh.all()):  # nested: every old point's weight changed by one factor
+            ratio = float(weights[~fresh][0]) / previous_weight
+            total *= ratio
+        else:
+            total.zero_()
+        total += _weighted_gradients(
+            context,
+            hook,
+            start,
+            diff,
+            alphas[fresh],
+            weights[fresh],
+            start_at_layer,
+            start_resid,
+            progress=lambda done, before=evaluations: context.progress(min(1.0, (before + done) / budget)),
+        )
+        evaluations += int(fresh.sum())
+        evaluated, previous_weight = alphas, float(weights[-1])
+        attributions = diff[0] * total
+        completeness = _completeness(
+            attributions,
+            input_value,
+            baseline_value,
+            steps_used=n_steps,
+            evaluations=evaluations,
+            tolerance=options.max_relative_error,
+        )
+        if completeness.converged:
+            break
+    return PathIntegral(attributions=attributions, completeness=completeness)
+
+
+def _weighted_gradients(
+    context: AttributionContext,
+    hook: str,
+    start: torch.Tensor,
+    diff: torch.Tensor,
+    alphas: torch.Tensor,
+    weights: torch.Tensor,
+    start_at_layer: int | None,
+    start_resid: torch.Tensor | None,
+    *,
+    progress: Callable[[int], None],
+) -> torch.Tensor:
+    """``Σ wᵢ ∇f(start + αᵢ diff)`` over the given points, in batches of steps; the weights ride the backward."""
+    alphas, weights = alphas.to(diff.device, diff.dtype), weights.to(diff.device, torch.float32)
+    total = torch.zeros_like(diff[0])
     done = 0
-    for steps in step_batches(options.n_steps, context.n_positions, options.internal_batch_size):
+    for steps in step_batches(int(alphas.shape[0]), context.n_positions, context.options.internal_batch_size):
         check_cancelled(context.should_cancel)
-        alpha = alphas[steps].view(-1, *([1] * (end.dim() - 1)))
+        alpha = alphas[steps].view(-1, *([1] * (diff.dim() - 1)))
         batch = int(alpha.shape[0])
         interp = (start + alpha * diff).requires_grad_(True)
         resid = None if start_resid is None else start_resid.expand(batch, *start_resid.shape[1:])
@@ -68,32 +136,34 @@ def integrate(
         (grads,) = torch.autograd.grad(values @ weights[steps], interp)
         total += grads.sum(0)
         done += batch
-        context.progress(done / options.n_steps)
-    attributions = diff[0] * total
-    ends = torch.cat([start, end])
-    resid = None if start_resid is None else start_resid.expand(2, *start_resid.shape[1:])
-    endpoint_values = target_values(
-        context,
-        batch=2,
-        hooks={hook: [replace_with(ends)]},
-        grad=False,
-        start_at_layer=start_at_layer,
-        start_resid=resid,
-    )
-    baseline_value, input_value = (float(v) for v in endpoint_values)
+        progress(done)
+    return total
+
+
+def _completeness(
+    attributions: torch.Tensor,
+    input_value: float,
+    baseline_value: float,
+    *,
+    steps_used: int,
+    evaluations: int,
+    tolerance: float,
+) -> Completeness:
     attribution_sum = float(attributions.double().sum())
     expected = input_value - baseline_value
     delta = attribution_sum - expected
     scale = max(abs(expected), torch.finfo(torch.float32).tiny)
-    return PathIntegral(
-        attributions=attributions,
-        completeness=Completeness(
-            attribution_sum=attribution_sum,
-            input_value=input_value,
-            baseline_value=baseline_value,
-            delta=delta,
-            relative_error=abs(delta) / scale,
-        ),
+    relative_error = abs(delta) / scale
+    return Completeness(
+        attribution_sum=attribution_sum,
+        input_value=input_value,
+        baseline_value=baseline_value,
+        delta=delta,
+        relative_error=relative_error,
+        steps_used=steps_used,
+        evaluations=evaluations,
+        tolerance=tolerance,
+        converged=relative_error <= tolerance,
     )
 
 
@@ -102,7 +172,13 @@ COMPLETENESS_WARNING = 0.05
 a near-singular point, as a zero embedding does for RMSNorm models)."""
 
 
-def completeness_warnings(completeness: Completeness) -> tuple[str, ...]:
+def completeness_warnings(completeness: Completeness, *, auto: bool = False) -> tuple[str, ...]:
+    if auto and not completeness.converged:
+        return (
+            f"n_steps auto did not converge: {completeness.steps_used} steps leave a completeness error of "
+            f"{completeness.relative_error:.2%}, above max_relative_error {completeness.tolerance:.2%}; raise "
+            "max_steps or max_relative_error, or use the pad baseline",
+        )
     if completeness.relative_error <= COMPLETENESS_WARNING:
         return ()
     return (
@@ -114,11 +190,13 @@ def completeness_warnings(completeness: Completeness) -> tuple[str, ...]:
 
 def integration_options(context: AttributionContext) -> dict[str, object]:
     options = context.options
+    auto = {"max_relative_error": options.max_relative_error, "max_steps": options.max_steps}
     return {
         "n_steps": options.n_steps,
         "step_rule": options.step_rule,
         "baseline": options.baseline,
         "internal_batch_size": options.internal_batch_size,
+        **(auto if options.n_steps == "auto" else {}),
     }
 
 
@@ -137,6 +215,6 @@ class IntegratedGradients(AttributionMethod):
             value=integral.completeness.input_value,
             scores=integral.attributions.sum(-1).float(),
             completeness=integral.completeness,
-            warnings=completeness_warnings(integral.completeness),
+            warnings=completeness_warnings(integral.completeness, auto=context.options.n_steps == "auto"),
             options=integration_options(context),
         )

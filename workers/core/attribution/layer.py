@@ -109,7 +109,7 @@ class LayerIntegratedGradients(AttributionMethod):
             integral.attributions,
             value=integral.completeness.input_value,
             completeness=integral.completeness,
-            warnings=completeness_warnings(integral.completeness),
+            warnings=completeness_warnings(integral.completeness, auto=context.options.n_steps == "auto"),
             options=options,
         )
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from workers.core.defaults import IG_BASELINE, IG_N_STEPS, IG_STEP_RULE, LENS_TOP_K, TARGET_KIND
+from workers.core.defaults import (
+    IG_BASELINE,
+    IG_MAX_RELATIVE_ERROR,
+    IG_MAX_STEPS,
+    IG_N_STEPS,
+    IG_STEP_RULE,
+    LENS_TOP_K,
+    TARGET_KIND,
+)
 from workers.core.errors import InvalidRequestError
 
 STEP_RULES: tuple[str, ...] = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
@@ -41,6 +49,8 @@ class AttributionOptions:
 
     - ``n_steps``, ``step_rule``, ``internal_batch_size``: integrated gradients (input and layer); steps are
       evaluated ``internal_batch_size`` at a time (default: as many as fit a budget of prompt positions).
+      ``n_steps="auto"`` grows the steps until the completeness error is within ``max_relative_error`` or
+      ``max_steps`` is reached; ``max_relative_error`` is also the tolerance ``converged`` reports.
     - ``baseline``: ``zero`` (zero embedding or zero activation), ``pad`` (pad-token embeddings, BOS kept) or
       ``bos`` (BOS-token embeddings, BOS kept); for layer methods the baseline activation is the hook's
       activation on the baseline input (zero: a zero activation).
@@ -48,8 +58,10 @@ class AttributionOptions:
     - ``top_k``: tokens listed per layer by the logit lens.
     """
 
-    n_steps: int = IG_N_STEPS
+    n_steps: int | Literal["auto"] = IG_N_STEPS
     step_rule: str = IG_STEP_RULE
+    max_relative_error: float = IG_MAX_RELATIVE_ERROR
+    max_steps: int = IG_MAX_STEPS
     baseline: str = IG_BASELINE
     internal_batch_size: int | None = None
     hook: str | None = None
@@ -74,13 +86,19 @@ def validate_request(request: AttributionRequest) -> None:
     if target.kind not in ("logit", "logprob"):
         raise InvalidRequestError(f"unknown target kind {target.kind!r}; valid: logit, logprob", field="target.kind")
     options = request.options
-    if options.n_steps < 1:
+    if options.n_steps != "auto" and options.n_steps < 1:
         raise InvalidRequestError(f"n_steps must be at least 1, got {options.n_steps}", field="options.n_steps")
+    if not options.max_relative_error > 0:
+        raise InvalidRequestError(
+            f"max_relative_error must be above 0, got {options.max_relative_error}", field="options.max_relative_error"
+        )
+    if options.max_steps < 2:
+        raise InvalidRequestError(f"max_steps must be at least 2, got {options.max_steps}", field="options.max_steps")
     if options.step_rule not in STEP_RULES:
         raise InvalidRequestError(
             f"unknown step rule {options.step_rule!r}; valid: {', '.join(STEP_RULES)}", field="options.step_rule"
         )
-    if options.step_rule == "riemann_trapezoid" and options.n_steps < 2:
+    if options.step_rule == "riemann_trapezoid" and options.n_steps != "auto" and options.n_steps < 2:
         raise InvalidRequestError("the trapezoid rule needs at least 2 steps", field="options.n_steps")
     if options.baseline not in BASELINES:
         raise InvalidRequestError(

@@ -41,6 +41,9 @@ class Completeness:
     """Integrated gradients' completeness: attributions should sum to f(input) − f(baseline).
 
     ``delta`` is Captum's convergence delta (sum − expected); ``relative_error`` is ``|delta| / |expected|``.
+    ``steps_used`` is the final rule's number of points, ``evaluations`` the gradients computed to get there
+    (more than ``steps_used`` only for ``n_steps: "auto"`` with a rule that does not nest); ``converged`` is
+    whether ``relative_error`` is within ``tolerance``.
     """
 
     attribution_sum: float
@@ -48,6 +51,10 @@ class Completeness:
     baseline_value: float
     delta: float
     relative_error: float
+    steps_used: int = 0
+    evaluations: int = 0
+    tolerance: float = 0.0
+    converged: bool = False
 
     @property
     def expected(self) -> float:

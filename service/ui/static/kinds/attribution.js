@@ -33,8 +33,11 @@ function completeness(c) {
       ["expected f(x) − f(baseline)", `${exact(c.expected)} = ${fmt(c.input_value)} − ${fmt(c.baseline_value)}`],
       ["relative error", exact(c.relative_error)],
       ["delta", exact(c.delta)],
+      ...(c.steps_used == null ? [] : [["steps used", `${c.steps_used}` +
+        (c.evaluations > c.steps_used ? ` (${c.evaluations} gradient evaluations)` : "")]]),
+      ...(c.converged == null ? [] : [[`within ${exact(c.tolerance)}`, c.converged ? "yes" : "no"]]),
     ]),
-    verdict(Math.abs(c.relative_error) <= COMPLETE_WITHIN, "converged",
+    verdict(c.converged ?? Math.abs(c.relative_error) <= COMPLETE_WITHIN, "converged",
       "not converged: raise n_steps or change the baseline"),
   ]);
 }
