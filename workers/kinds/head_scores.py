@@ -3,7 +3,7 @@ destination × source pattern), scored as TransformerLens's ``detect_head`` scor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -51,7 +51,7 @@ class HeadScoresSpec(JobSpecBase):
     )
     repeated_random: RepeatedRandom | None = None
     detectors: Annotated[list[Detector], Field(max_length=3)] = Field(
-        default_factory=lambda: ["previous_token", "duplicate_token", "induction"],
+        default_factory=lambda: cast(list[Detector], ["previous_token", "duplicate_token", "induction"]),
         description="built-in detection patterns",
     )
     custom_patterns: Annotated[dict[PatternName, Pattern], Field(max_length=MAX_PATTERNS)] = Field(

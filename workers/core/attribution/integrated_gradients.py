@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -85,7 +86,7 @@ def integrate(
             weights[fresh],
             start_at_layer,
             start_resid,
-            progress=lambda done, before=evaluations: context.progress(min(1.0, (before + done) / budget)),
+            progress=partial(_progress_of, context, before=evaluations, budget=budget),
         )
         evaluations += int(fresh.sum())
         evaluated, previous_weight = alphas, float(weights[-1])
@@ -101,6 +102,10 @@ def integrate(
         if completeness.converged:
             break
     return PathIntegral(attributions=attributions, completeness=completeness)
+
+
+def _progress_of(context: AttributionContext, done: int, *, before: int, budget: int) -> None:
+    context.progress(min(1.0, (before + done) / budget))
 
 
 def _weighted_gradients(
