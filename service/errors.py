@@ -106,7 +106,13 @@ def _field_of(loc: tuple[int | str, ...]) -> str | None:
     parts = [str(part) for part in loc]
     if parts and parts[0] in KINDS:
         parts = parts[1:]
-    return ".".join(parts) or None
+    # A union field's errors end in the member's tag ("constrained-int", "literal['auto']"): the field is before it.
+    named = parts[: next((i for i, p in enumerate(parts) if not _is_key(p)), len(parts))]
+    return ".".join(named) or None
+
+
+def _is_key(part: str) -> bool:
+    return part.isidentifier() or part.isdigit()
 
 
 def invalid_request_from(exc: pydantic.ValidationError) -> InvalidRequestError:

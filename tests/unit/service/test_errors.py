@@ -60,6 +60,7 @@ def test_request_errors_keep_their_message() -> None:
         ({"kind": "patching", "model": "m", "clean_prompt": "a", "corrupted_prompt": "b", "answer": "x",
           "wrong_answer": "y", "targets": ["sideways"]}, "targets.0"),
         ({"kind": "attribution", "model": "m", "prompt": "a", "target": {"token": "x"}, "n_steps": 0}, "n_steps"),
+        ({"kind": "attribution", "model": "m", "prompt": "a", "target": {"token": "x"}, "n_steps": "many"}, "n_steps"),
         ({"kind": "steer", "model": "m", "prompt": "a", "sae": "s", "feature": 1, "bogus": 1}, "bogus"),
     ],
 )
