@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -31,6 +32,7 @@ import httpx
 import redis
 import torch
 
+from service.keys import RedisKeyStore
 from workers.activation_cache import MemoryActivationCache
 from workers.cached_reader import CacheContext, cached_reader
 from workers.core.activations import forward_reader
@@ -92,10 +94,14 @@ class Deployment:
         self.env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/13", "INTERP_KEY_PREFIX": self.prefix,
                     "INTERP_REGISTRY": str(_write_registry(directory)), "INTERP_CACHE_DIR": str(directory),
                     "INTERP_MODEL_GROUPS": f"tiny-gpt2=tiny-{self.prefix[:-1]},bench-gpt2=bench-{self.prefix[:-1]}",
-                    "HF_HUB_OFFLINE": "1"}
+                    "HF_HUB_OFFLINE": "1",
+                    "INTERP_KEY_PEPPER": secrets.token_urlsafe(32)}  # API keys are required, as in production
         self.procs: list[subprocess.Popen[bytes]] = []
         self.redis = redis.Redis.from_url(self.env["REDIS_URL"])
         self.url = ""
+        pepper = self.env["INTERP_KEY_PEPPER"].encode()
+        key = RedisKeyStore(self.redis, prefix=self.prefix, pepper=pepper).create("bench").key
+        self.headers = {"Authorization": f"Bearer {key}"}
 
     def start(self) -> None:
         root = Path(__file__).resolve().parents[1]
@@ -177,13 +183,13 @@ def warm_vs_cold(client: httpx.Client, repeats: int) -> None:
           f"{med_warm * 1e3:.1f} ms → {med_cold / med_warm:.1f}× (goal ≥ 10×)")
 
 
-def get_rps(url: str, job_id: str, seconds: float, threads: int) -> None:
+def get_rps(url: str, headers: dict[str, str], job_id: str, seconds: float, threads: int) -> None:
     counts = [0] * threads
     errors = [0] * threads
     stop = time.monotonic() + seconds
 
     def load(i: int) -> None:
-        with httpx.Client(base_url=url) as client:
+        with httpx.Client(base_url=url, headers=headers) as client:
             while time.monotonic() < stop:
                 if client.get(f"/v1/jobs/{job_id}").status_code == 200:
                     counts[i] += 1
@@ -214,11 +220,11 @@ def main() -> None:
         deployment = Deployment(Path(tmp), pool=args.pool)
         deployment.start()
         try:
-            with httpx.Client(base_url=deployment.url, timeout=120) as client:
+            with httpx.Client(base_url=deployment.url, timeout=120, headers=deployment.headers) as client:
                 overhead(client, args.jobs, Registry.from_toml(Path(tmp) / "registry.toml"), Path(tmp))
                 warm_vs_cold(client, args.sae_repeats)
                 _, job = _submit(client, PATCHING)
-            get_rps(deployment.url, job["id"], args.seconds, args.threads)
+            get_rps(deployment.url, deployment.headers, job["id"], args.seconds, args.threads)
         finally:
             deployment.stop()
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import redis
 from celery import Celery
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, Schema, Server
 from litestar.plugins.prometheus import PrometheusConfig
 
+from service.auth import BEARER, BEARER_SCHEME, SECURITY, ApiKeyMiddleware, provide_principal
 from service.catalog import Catalog
+from service.controllers.admin import AdminController
 from service.controllers.health import HealthController
 from service.controllers.jobs import JobController
+from service.controllers.limits import LimitsController
 from service.controllers.models import ModelController
 from service.controllers.tokenize import TokenizeController
 from service.controllers.ui import UiController, ui_static_router
@@ -20,6 +25,8 @@ from service.deps import Services, provide_services
 from service.errors import exception_handlers
 from service.job_body import JobSubmissionSchema
 from service.job_events import job_events_for
+from service.keys import KeyStore, build_key_store
+from service.limits import RateLimitMiddleware, build_limits
 from service.metrics import MetricsController, prometheus_config, register_cache_collector
 from service.openapi_fixes import JobEventStreamSchema, complete_document
 from service.queue import CeleryJobQueue, JobQueue
@@ -30,7 +37,7 @@ from workers.celery_app import make_celery
 from workers.core.registry import Registry
 from workers.kinds.base import WireModel
 from workers.records import JobStore
-from workers.settings import load_registry
+from workers.settings import WorkerSettings, load_registry
 from workers.stores import API_REDIS_TIMEOUT_S, build_stores
 
 __all__ = ["API_VERSION", "app_from_env", "create_app"]
@@ -44,7 +51,16 @@ long-poll with `?wait=S`, stream `/v1/jobs/{id}/events`, or give a `callback_url
 Errors are always `{"error": {"code", "message", "field"}}`. Malformed bodies and unknown fields are 400
 (`invalid_request`, `field` names the first offending key); unknown model, SAE or job ids 404; bodies over the
 configured limit (1 MiB by default) 413; prompts over the model's token limit 413 (`prompt_too_long`); jobs whose
-estimated memory cannot fit a worker 422 (`job_too_large`, the message names the bytes); Redis or broker outages 503."""
+estimated memory cannot fit a worker 422 (`job_too_large`, the message names the bytes); Redis or broker outages 503.
+
+Every route but `/healthz`, `/readyz` and `/metrics` needs an API key, `Authorization: Bearer isk_…` (401
+`unauthorized` without a valid one; 403 `forbidden` for a `jobs` key on `/v1/admin/…`), unless the server runs with
+`INTERP_AUTH=off` (embedded mode's default). A key belongs to a tenant: its jobs, their events and its
+`Idempotency-Key`s are the tenant's own, and another tenant's job id is a 404 like one that never existed. Over the
+rate limit (requests per key per window) or the tenant's limit of unfinished jobs: 429 (`rate_limited`,
+`too_many_active_jobs`) with `Retry-After`; `GET /v1/limits` tells the caller both. Per model, prompts are limited
+to `max_tokens` tokens and patching jobs to `max_patches` patches (422 `too_many_patches`), both on
+`GET /v1/models/{id}`."""
 
 
 def create_app(
@@ -55,8 +71,10 @@ def create_app(
     queue: JobQueue | None = None,
     celery: Celery | None = None,
     registry: Registry | None = None,
+    keys: KeyStore | None = None,
 ) -> Litestar:
-    """Build the app; stores, queue and registry come from ``settings`` unless given (embedded mode shares them)."""
+    """Build the app; stores, queue, registry and keys come from ``settings`` unless given (embedded mode shares
+    them)."""
     registry = registry or load_registry(settings.workers)
     if store is None or cache is None:
         built_store, built_cache = build_stores(settings.workers, timeout_s=API_REDIS_TIMEOUT_S)
@@ -65,17 +83,26 @@ def create_app(
         queue = CeleryJobQueue(celery or make_celery(settings.workers))
     events = job_events_for(store, settings.workers.redis_url)
     readiness = Readiness([Probe("store", store.ping), Probe("broker", queue.ping)])
+    client = _redis(settings.workers)
+    keys = keys or build_key_store(settings, client)
+    rate, active_jobs = build_limits(settings, client, store)
     services = Services(settings=settings, store=store, queue=queue, catalog=Catalog(registry, store), cache=cache,
-                        events=events, readiness=readiness)
+                        events=events, readiness=readiness, keys=keys, active_jobs=active_jobs)
     register_cache_collector(cache)
     metrics: PrometheusConfig = prometheus_config()
+    # Keys are checked for every route but the open ones (service.auth.OPEN_PATHS); these are documented as such.
+    protected = Router(path="/", security=SECURITY, route_handlers=[
+        JobController, ModelController, TokenizeController, LimitsController, AdminController,
+    ])
+    authenticate = DefineMiddleware(ApiKeyMiddleware, keys=keys, required=settings.auth_required,
+                                    default_tenant=settings.default_tenant)
     app = Litestar(
-        route_handlers=[JobController, ModelController, TokenizeController, HealthController, MetricsController,
-                        UiController, ui_static_router()],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        route_handlers=[protected, HealthController, MetricsController, UiController, ui_static_router()],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False),
+                      "principal": Provide(provide_principal, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         plugins=[JobSubmissionSchema(), JobEventStreamSchema()],
-        middleware=[metrics.middleware],
+        middleware=[metrics.middleware, authenticate, RateLimitMiddleware(rate)],
         state=State({"services": services}),
         lifespan=[events.lifespan],  # the one subscription to job wakes that long-polls and streams share
         request_max_body_size=settings.max_body_bytes,
@@ -84,7 +111,7 @@ def create_app(
             version=API_VERSION,
             description=_DESCRIPTION,
             servers=[Server(url="/")],
-            components=Components(),
+            components=Components(security_schemes={BEARER: BEARER_SCHEME}),
             path="/schema",
         ),
         debug=False,
@@ -92,6 +119,14 @@ def create_app(
     _mark_closed_schemas(app)
     complete_document(app.openapi_schema)
     return app
+
+
+def _redis(settings: WorkerSettings) -> redis.Redis | None:
+    """The client of keys and limits, with the API's short timeouts; ``None`` in embedded mode without Redis."""
+    if not settings.redis_url:
+        return None
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=API_REDIS_TIMEOUT_S,
+                                socket_connect_timeout=min(API_REDIS_TIMEOUT_S, 2.0))
 
 
 def _mark_closed_schemas(app: Litestar) -> None:

@@ -1,5 +1,5 @@
 """``interp``: ``serve`` (embedded: API and worker in one process), ``api`` and ``worker`` (production, Redis),
-``openapi`` (regenerate openapi.yaml).
+``openapi`` (regenerate openapi.yaml), ``keys`` (create, list and revoke API keys).
 
 Configuration comes from the environment (see :class:`service.settings.ServiceSettings` and
 :class:`workers.settings.WorkerSettings`): ``REDIS_URL`` switches to production mode, ``INTERP_REGISTRY`` names
@@ -12,10 +12,15 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from service.key_commands import add_key_commands, run_keys
 from service.settings import ServiceSettings
 from workers.core.errors import RegistryConfigError
 from workers.settings import SettingsError
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 __all__ = ["main"]
 
@@ -27,14 +32,29 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
 
     from service.embedded import build_embedded
 
-    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port,
+                                           "auth": settings.auth or "off"})
     service = build_embedded(settings)
+    auth = _embedded_auth(service.app, settings)
     mode = "Redis" if settings.workers.broker_url else "in-memory broker, jobs do not survive a restart"
-    log.warning("interp serve: embedded mode (%s) on http://%s:%s", mode, settings.host, settings.port)
+    log.warning("interp serve: embedded mode (%s; %s) on http://%s:%s", mode, auth, settings.host, settings.port)
     try:
         uvicorn.run(service.app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         service.stop()
+
+
+def _embedded_auth(app: Litestar, settings: ServiceSettings) -> str:
+    """What the start-up line says of auth. Required without Redis, the keys live in this process only: an admin
+    key for the default tenant is made now and logged once, the one way in."""
+    from service.deps import provide_services
+
+    if not settings.auth_required:
+        return f"auth off (INTERP_AUTH=required to ask for API keys): every job is tenant {settings.default_tenant!r}"
+    if settings.workers.redis_url:
+        return "API keys required (interp keys create)"
+    made = provide_services(app.state).keys.create(settings.default_tenant, "admin")
+    return f"API keys required, kept in memory; admin key for tenant {made.info.tenant!r}: {made.key}"
 
 
 def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
@@ -42,6 +62,9 @@ def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
 
     if settings.workers.broker_url is None:
         raise SystemExit("interp api needs REDIS_URL (or BROKER_URL); for one process without Redis use interp serve")
+    if settings.auth_required and settings.key_pepper is None:
+        raise SystemExit("interp api: INTERP_AUTH=required (the default) needs INTERP_KEY_PEPPER, the secret API keys "
+                         "are hashed with; or INTERP_AUTH=off to serve without keys")
     host, port = args.host or settings.host, args.port or settings.port
     # Each uvicorn worker process builds its app from the environment through the factory.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, log_level="warning",
@@ -105,11 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("--loglevel", default="INFO")
     spec = sub.add_parser("openapi", help="write the OpenAPI document")
     spec.add_argument("--output", default="openapi.yaml")
+    add_key_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = ServiceSettings.from_env()
-        {"serve": _serve, "api": _api, "worker": _worker, "openapi": _openapi}[args.command](args, settings)
+        commands = {"serve": _serve, "api": _api, "worker": _worker, "openapi": _openapi, "keys": run_keys}
+        commands[args.command](args, settings)
     except (SettingsError, RegistryConfigError) as exc:
         # A deployment mistake: the operator needs the variable or key at fault, not a traceback.
         raise SystemExit(f"interp {args.command}: {exc}") from None

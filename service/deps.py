@@ -8,6 +8,8 @@ from litestar.datastructures import State
 
 from service.catalog import Catalog
 from service.job_events import JobEvents
+from service.keys import KeyStore
+from service.limits import ActiveJobs
 from service.queue import JobQueue
 from service.readiness import Readiness
 from service.settings import ServiceSettings
@@ -26,6 +28,8 @@ class Services:
     cache: ActivationCache
     events: JobEvents
     readiness: Readiness
+    keys: KeyStore
+    active_jobs: ActiveJobs
 
 
 def provide_services(state: State) -> Services:

@@ -53,11 +53,14 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
     status: ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
     for status, text in (
         (400, "malformed body, unknown field or out-of-range value; `field` names it"),
+        (401, "no API key, or one that is malformed, unknown or revoked (`unauthorized`, with `WWW-Authenticate`)"),
         (404, "unknown model, SAE or job id; the message lists what exists"),
         (413, "body over the size limit, or a prompt over the model's token limit"),
-        (422, "a job whose estimated memory can never fit a worker (the message names the bytes), or an "
-              "`Idempotency-Key` used before with a different body"),
-        (429, "too many requests: retry after `Retry-After` seconds"),
+        (422, "a job whose estimated memory can never fit a worker (the message names the bytes), a patching job "
+              "over the model's `max_patches` (`too_many_patches`), or an `Idempotency-Key` used before with a "
+              "different body"),
+        (429, "over the key's rate limit (`rate_limited`) or the tenant's limit of unfinished jobs "
+              "(`too_many_active_jobs`): retry after `Retry-After` seconds"),
         (500, "a server fault (`internal_error`, `model_load_failed`, …); the details go to the server log only"),
         (503, "Redis or the broker is unreachable, or no worker has loaded the model yet"),
     )
@@ -202,7 +205,8 @@ class ModelInfo(BaseModel):
 
     id: str
     ready: bool
-    max_tokens: int
+    max_tokens: int = Field(description="tokens per prompt, BOS included")
+    max_patches: int = Field(description="patches per patching job (layers × positions × heads over its targets)")
     dtype: str
     weights_revision: str
     saes: list[SaeInfo]

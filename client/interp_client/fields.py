@@ -103,6 +103,17 @@ class ContrastTarget(TypedDict, closed=True):
     contrast: list[str]
 
 
+class CreatedKey(TypedDict):
+    created_at: str
+    key: str
+    """
+    the key itself, `isk_…`: shown in this answer only, store it now
+    """
+    key_id: str
+    scope: Literal["jobs", "admin"]
+    tenant: str
+
+
 class Decomposition(TypedDict):
     component_sum: float
     residual_error: float
@@ -210,6 +221,53 @@ class JointEffect(TypedDict):
     value: float | None
     """
     its normalised effect; null when clean equals corrupted
+    """
+
+
+class KeyInfo(TypedDict):
+    created_at: str
+    key_id: str
+    scope: Literal["jobs", "admin"]
+    tenant: str
+
+
+class KeyList(TypedDict):
+    items: list[KeyInfo]
+
+
+class KeyRequest(TypedDict, closed=True):
+    scope: NotRequired[Literal["jobs", "admin"]]
+    """
+    `jobs`, or `admin` to manage keys as well
+    """
+    tenant: str
+    """
+    the tenant the key's jobs belong to
+    """
+
+
+class Limits(TypedDict):
+    active_jobs: int | None
+    """
+    the tenant's queued and running jobs now; null without a limit (they are not counted then)
+    """
+    key_id: str | None
+    """
+    the caller's key; null where the server checks none (auth off)
+    """
+    max_active_jobs: int
+    """
+    queued and running jobs per tenant (0: no limit); over it, 429 `too_many_active_jobs` with `Retry-After`
+    """
+    rate_limit: int
+    """
+    requests per key per `rate_window_s` (0: no limit); over it, 429 `rate_limited` with `Retry-After`
+    """
+    rate_window_s: int
+    scope: Literal["jobs", "admin"]
+    tenant: str
+    """
+    whose jobs this caller sees and submits
     """
 
 
@@ -743,7 +801,14 @@ class ModelInfo(TypedDict):
     family: NotRequired[str | None]
     hook_names: NotRequired[list[str] | None]
     id: str
+    max_patches: int
+    """
+    patches per patching job (layers × positions × heads over its targets)
+    """
     max_tokens: int
+    """
+    tokens per prompt, BOS included
+    """
     n_ctx: NotRequired[int | None]
     n_heads: NotRequired[int | None]
     n_kv_heads: NotRequired[int | None]

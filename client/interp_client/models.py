@@ -155,6 +155,20 @@ class ContrastTarget(BaseModel):
     contrast: Annotated[list[str], Field(max_length=2, min_length=2)]
 
 
+class CreatedKey(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    created_at: AwareDatetime
+    key: str
+    """
+    the key itself, `isk_…`: shown in this answer only, store it now
+    """
+    key_id: str
+    scope: Literal["jobs", "admin"]
+    tenant: str
+
+
 class Decomposition(BaseModel):
     model_config = ConfigDict(
         use_attribute_docstrings=True,
@@ -289,6 +303,66 @@ class JointEffect(BaseModel):
     value: float | None
     """
     its normalised effect; null when clean equals corrupted
+    """
+
+
+class KeyInfo(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    created_at: AwareDatetime
+    key_id: str
+    scope: Literal["jobs", "admin"]
+    tenant: str
+
+
+class KeyList(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    items: list[KeyInfo]
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+    scope: Literal["jobs", "admin"] = "jobs"
+    """
+    `jobs`, or `admin` to manage keys as well
+    """
+    tenant: str
+    """
+    the tenant the key's jobs belong to
+    """
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    active_jobs: int | None
+    """
+    the tenant's queued and running jobs now; null without a limit (they are not counted then)
+    """
+    key_id: str | None
+    """
+    the caller's key; null where the server checks none (auth off)
+    """
+    max_active_jobs: int
+    """
+    queued and running jobs per tenant (0: no limit); over it, 429 `too_many_active_jobs` with `Retry-After`
+    """
+    rate_limit: int
+    """
+    requests per key per `rate_window_s` (0: no limit); over it, 429 `rate_limited` with `Retry-After`
+    """
+    rate_window_s: int
+    scope: Literal["jobs", "admin"]
+    tenant: str
+    """
+    whose jobs this caller sees and submits
     """
 
 
@@ -947,7 +1021,14 @@ class ModelInfo(BaseModel):
     family: str | None = None
     hook_names: list[str] | None = None
     id: str
+    max_patches: int
+    """
+    patches per patching job (layers × positions × heads over its targets)
+    """
     max_tokens: int
+    """
+    tokens per prompt, BOS included
+    """
     n_ctx: int | None = None
     n_heads: int | None = None
     n_kv_heads: int | None = None

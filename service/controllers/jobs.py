@@ -12,9 +12,11 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from service.auth import Principal
 from service.deps import Services
 from service.errors import ApiError, JobNotFoundError
 from service.job_body import JobSubmission, decode_submission, is_submission
+from service.limits import ACTIVE_RETRY_AFTER_S, TooManyActiveJobsError
 from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
 from service.schemas import (
@@ -65,10 +67,15 @@ async def _wait(services: Services, record: JobRecord, seconds: float | None) ->
     return await sync_to_thread(services.store.get, record.id) or record
 
 
-def _owned(services: Services, job_id: str) -> JobRecord:
+def _no_job(job_id: str) -> JobNotFoundError:
+    """The one answer for a job that does not exist, has expired or is another tenant's: nothing tells them apart."""
+    return JobNotFoundError(f"no job {job_id!r} (jobs expire after their TTL)", field="job_id")
+
+
+def _owned(services: Services, job_id: str, tenant: str) -> JobRecord:
     record = services.store.get(job_id)
-    if record is None or record.owner != services.settings.default_tenant:
-        raise JobNotFoundError(f"no job {job_id!r} (jobs expire after their TTL)", field="job_id")
+    if record is None or record.owner != tenant:
+        raise _no_job(job_id)
     return record
 
 
@@ -87,16 +94,17 @@ class JobController(Controller):
         response_description="the job, queued or running; 200 instead when it ended within `wait` seconds",
     )
     async def submit(
-        self, data: JobSubmission, services: Services, wait: Wait = None, idempotency_key: IdempotencyKey = None
+        self, data: JobSubmission, services: Services, principal: Principal, wait: Wait = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[JobOut]:
         """Checked, recorded and queued in a thread (the clients are synchronous), then waited for in none."""
-        record = await sync_to_thread(self._accept, data.spec, services, idempotency_key)
+        record = await sync_to_thread(self._accept, data.spec, services, principal.tenant, idempotency_key)
         record = await _wait(services, record, wait)
         status = 200 if record.terminal else 202
         out = await sync_to_thread(_out, services, record)
         return Response(out, status_code=status, headers={"Location": f"/v1/jobs/{record.id}"})
 
-    def _accept(self, spec: JobSpec, services: Services, idempotency_key: str | None) -> JobRecord:
+    def _accept(self, spec: JobSpec, services: Services, tenant: str, idempotency_key: str | None) -> JobRecord:
         settings = services.settings
         checked = preflight(services.catalog, spec, memory_limit=settings.workers.job_memory_bytes)
         queue = settings.workers.queue_for(spec.model)
@@ -104,14 +112,21 @@ class JobController(Controller):
             id=new_job_id(),
             kind=spec.kind,
             model=spec.model,
-            owner=settings.default_tenant,
+            owner=tenant,
             queue=queue,
             created_at=time.time(),
             checked=checked,
             spec=spec.model_dump(mode="json"),
         )
         submitted = record
+        if not services.active_jobs.reserve(tenant, record.id):
+            raise TooManyActiveJobsError(
+                f"tenant {tenant!r} has {services.active_jobs.limit} queued or running jobs, its limit; "
+                "retry once one has ended", retry_after=ACTIVE_RETRY_AFTER_S,
+            )
         record, created = services.store.create(record, idempotency_key=idempotency_key)
+        if not created:  # the key named an earlier job: it holds its own place
+            services.active_jobs.release(tenant, submitted.id)
         if not created and record.spec != submitted.spec:
             raise ApiError(
                 f"Idempotency-Key {quote(idempotency_key)} was used for job {record.id} with a different body",
@@ -124,6 +139,7 @@ class JobController(Controller):
             except Exception:
                 # Nothing was queued: the record says why, and a retry with the same key makes a new job.
                 services.store.update(record.id, fail(_UNQUEUED))
+                services.active_jobs.release(tenant, record.id)
                 if idempotency_key is not None:
                     services.store.release_idempotency_key(record.owner, idempotency_key, record.id)
                 raise
@@ -140,10 +156,11 @@ class JobController(Controller):
     def list_jobs(
         self,
         services: Services,
+        principal: Principal,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> JobPage:
-        records, total = services.store.page(services.settings.default_tenant, offset=offset, limit=limit)
+        records, total = services.store.page(principal.tenant, offset=offset, limit=limit)
         return JobPage(items=[_out(services, r) for r in records], total=total, offset=offset, limit=limit)
 
     @get(
@@ -152,8 +169,8 @@ class JobController(Controller):
         responses=ERROR_RESPONSES,
         summary="A job: status, progress, result or error",
     )
-    async def get_job(self, job_id: str, services: Services, wait: Wait = None) -> JobOut:
-        record = await _wait(services, await sync_to_thread(_owned, services, job_id), wait)
+    async def get_job(self, job_id: str, services: Services, principal: Principal, wait: Wait = None) -> JobOut:
+        record = await _wait(services, await sync_to_thread(_owned, services, job_id, principal.tenant), wait)
         return await sync_to_thread(_out, services, record)
 
     @delete(
@@ -165,11 +182,11 @@ class JobController(Controller):
         summary="Cancel a queued or running job",
         response_description="cancellation requested: the running job stops at its next check",
     )
-    def cancel(self, job_id: str, services: Services) -> Response[JobOut]:
-        _owned(services, job_id)
+    def cancel(self, job_id: str, services: Services, principal: Principal) -> Response[JobOut]:
+        _owned(services, job_id, principal.tenant)
         record = services.store.update(job_id, cancel)
         if record is None:
-            raise JobNotFoundError(f"no job {job_id!r}", field="job_id")
+            raise _no_job(job_id)
         return Response(_out(services, record), status_code=200 if record.terminal else 202)
 
     @get(
@@ -178,8 +195,8 @@ class JobController(Controller):
         responses=EVENTS_RESPONSES,
         summary="Server-sent events: every status/progress change",
     )
-    async def events(self, job_id: str, services: Services) -> ServerSentEvent:
-        await sync_to_thread(_owned, services, job_id)
+    async def events(self, job_id: str, services: Services, principal: Principal) -> ServerSentEvent:
+        await sync_to_thread(_owned, services, job_id, principal.tenant)
         heartbeat = services.settings.sse_heartbeat_s
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:

@@ -40,13 +40,23 @@ class Service:
     failed_job_id: str
     deployment: Deployment
 
+    @property
+    def api_key(self) -> str:
+        return self.deployment.api_key
+
+    @property
+    def cli_target(self) -> tuple[str, ...]:
+        """``interp-client``'s options naming this service and its key."""
+        return ("--url", self.url, "--api-key", self.api_key)
+
 
 @pytest.fixture(scope="package")
 def service(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:  # noqa: F811
     deployment = make_deployment(redis_url, tmp_path_factory.mktemp("client-deployment"))
     try:
         url = deployment.start_api()
-        doomed = httpx.post(f"{url}/v1/jobs", json={"kind": "patching", **PATCHING, "answer": "two tokens"}, timeout=30)
+        doomed = httpx.post(f"{url}/v1/jobs", json={"kind": "patching", **PATCHING, "answer": "two tokens"}, timeout=30,
+                            headers=deployment.headers)
         assert doomed.status_code == 202 and doomed.json()["checked"] is False, doomed.text
         deployment.start_worker()
         yield Service(url, doomed.json()["id"], deployment)
@@ -56,5 +66,5 @@ def service(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def client(service: Service) -> Iterator[Client]:
-    with Client(service.url, timeout=60) as http:
+    with Client(service.url, api_key=service.api_key, timeout=60) as http:
         yield http

@@ -89,7 +89,7 @@ class Terminal:
 
 
 def test_the_progress_bar_advances_on_a_terminal(service: Service) -> None:
-    terminal = Terminal("--url", service.url, "run", "patching", *_flags(SLOW), "--top", "3")
+    terminal = Terminal(*service.cli_target, "run", "patching", *_flags(SLOW), "--top", "3")
     assert terminal.finish() == EXIT_OK, terminal.screen
     screen = terminal.screen
     frames = screen.split("\r")
@@ -101,7 +101,7 @@ def test_the_progress_bar_advances_on_a_terminal(service: Service) -> None:
 
 
 def test_a_cancelled_run_exits_1(service: Service, client: Client) -> None:
-    terminal = Terminal("--url", service.url, "run", "patching", *_flags(SLOW))
+    terminal = Terminal(*service.cli_target, "run", "patching", *_flags(SLOW))
     job_id = terminal.wait_for(r"job ([0-9a-f]{32}): patching").group(1)
     terminal.wait_for(r"\d+%\s+running")
     client.job(job_id).cancel()
@@ -110,20 +110,20 @@ def test_a_cancelled_run_exits_1(service: Service, client: Client) -> None:
 
 
 def test_json_output_parses(service: Service) -> None:
-    done = run_cli("--url", service.url, "run", "patching", *_flags(PATCHING), "--json")
+    done = run_cli(*service.cli_target, "run", "patching", *_flags(PATCHING), "--json")
     assert done.returncode == EXIT_OK, done.stderr
     job = json.loads(done.stdout)
     assert job["status"] == "succeeded" and job["kind"] == "patching"
     assert set(job["result"]["targets"]) == {"resid_pre", "head_out"}
     assert done.stderr == ""  # no progress bar when stderr is no terminal
-    listed = json.loads(run_cli("--url", service.url, "jobs", "ls", "--limit", "2", "--json").stdout)
+    listed = json.loads(run_cli(*service.cli_target, "jobs", "ls", "--limit", "2", "--json").stdout)
     assert listed[0]["id"] == job["id"] and len(listed) == 2
-    models = json.loads(run_cli("models", "--json", "--url", service.url).stdout)
+    models = json.loads(run_cli("models", "--json", *service.cli_target).stdout)
     assert [m["id"] for m in models] == ["tiny-gpt2", "slow-gpt2"]
 
 
 def test_tables_for_each_kind(service: Service) -> None:
-    url = ["--url", service.url]
+    url = [*service.cli_target]
     attribution = run_cli(*url, "run", "attribution", "--model", "tiny-gpt2", "--prompt", "The cat sat",
                           "--target", '{"token": " "}', "--method", "saliency")
     assert attribution.returncode == EXIT_OK and re.search(r'11\s+"t"\s+\S+\s+#+', attribution.stdout)
@@ -139,20 +139,20 @@ def test_tables_for_each_kind(service: Service) -> None:
 
 
 def test_a_failed_job_exits_1(service: Service) -> None:
-    shown = run_cli("--url", service.url, "jobs", "show", service.failed_job_id)
+    shown = run_cli(*service.cli_target, "jobs", "show", service.failed_job_id)
     assert shown.returncode == EXIT_FAILED
     assert f"job {service.failed_job_id}: patching on tiny-gpt2, failed" in shown.stdout
     assert "not_single_token" in shown.stdout and "(field answer)" in shown.stdout
 
 
 def test_bad_requests_exit_2(service: Service) -> None:
-    unknown = run_cli("--url", service.url, "run", "patching", *_flags({**PATCHING, "model": "nope"}))
+    unknown = run_cli(*service.cli_target, "run", "patching", *_flags({**PATCHING, "model": "nope"}))
     assert unknown.returncode == EXIT_BAD_REQUEST and "unknown_model" in unknown.stderr
-    refused = run_cli("--url", service.url, "run", "patching", *_flags({**PATCHING, "answer": "two tokens"}))
+    refused = run_cli(*service.cli_target, "run", "patching", *_flags({**PATCHING, "answer": "two tokens"}))
     assert refused.returncode == EXIT_BAD_REQUEST and "not_single_token" in refused.stderr
-    usage = run_cli("--url", service.url, "run", "patching", "--model", "tiny-gpt2")
+    usage = run_cli(*service.cli_target, "run", "patching", "--model", "tiny-gpt2")
     assert usage.returncode == EXIT_BAD_REQUEST and "--clean-prompt" in usage.stderr
-    missing = run_cli("--url", service.url, "jobs", "show", "does-not-exist")
+    missing = run_cli(*service.cli_target, "jobs", "show", "does-not-exist")
     assert missing.returncode == EXIT_BAD_REQUEST and "unknown_job" in missing.stderr
 
 

@@ -19,13 +19,13 @@ TEXT = "The cat sat on the"
 
 @pytest.fixture(scope="module")
 def patching(service: Any) -> models.PatchingResult:
-    with Client(service.url, timeout=60) as client:
+    with Client(service.url, api_key=service.api_key, timeout=60) as client:
         body = {**PATCHING, "targets": ["resid_pre", "head_out", "head_out_by_pos", "every_block"]}
         return client.patching(**body).result(timeout=120)
 
 
 def _attribution(service: Any, method: str) -> models.AttributionResult:
-    with Client(service.url, timeout=60) as client:
+    with Client(service.url, api_key=service.api_key, timeout=60) as client:
         return client.attribution(model="tiny-gpt2", prompt=TEXT, target={"contrast": [" ", "m"]}, method=method,
                                   n_steps=8).result(timeout=120)
 
@@ -106,7 +106,7 @@ def test_logit_lens_table(service: Any) -> None:
 
 
 def test_sae_results(service: Any) -> None:
-    with Client(service.url, timeout=60) as client:
+    with Client(service.url, api_key=service.api_key, timeout=60) as client:
         encoded = client.sae_encode(model="tiny-gpt2", prompts=["Features here", "and there"], sae="res-1",
                                     top_k=3).result(timeout=120)
         feature = client.sae_features(model="tiny-gpt2", prompt="Once upon", sae="res-1", feature=7).result(timeout=120)
@@ -124,7 +124,7 @@ def test_sae_results(service: Any) -> None:
 
 
 def test_steer_result(service: Any) -> None:
-    with Client(service.url, timeout=60) as client:
+    with Client(service.url, api_key=service.api_key, timeout=60) as client:
         result = client.steer(model="tiny-gpt2", prompt="Once upon", sae="res-1", feature=7, coefficient=8.0,
                               max_new_tokens=4).result(timeout=120)
     frame = result.to_pandas()

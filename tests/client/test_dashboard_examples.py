@@ -28,9 +28,9 @@ def example(name: str) -> str:
 @pytest.fixture(scope="module")
 def job(service: Service) -> dict[str, Any]:
     """A finished patching job as ``GET /v1/jobs/{id}`` serves it, read with plain HTTP: the JSON alone."""
-    with Client(service.url) as client:
+    with Client(service.url, api_key=service.api_key) as client:
         job_id = client.patching(**PATCHING).wait(60).id
-    with httpx.Client(base_url=service.url, timeout=30) as http:
+    with httpx.Client(base_url=service.url, timeout=30, headers=service.deployment.headers) as http:
         record: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
     assert record["status"] == "succeeded"
     return record
@@ -64,7 +64,7 @@ def test_the_vega_lite_example_has_one_row_per_cell(job: dict[str, Any]) -> None
 
 
 def test_the_polling_example_lists_the_newest_jobs(service: Service, job: dict[str, Any]) -> None:
-    with Client(service.url) as client:
+    with Client(service.url, api_key=service.api_key) as client:
         namespace: dict[str, Any] = {"client": client}
         exec(example("polling"), namespace)
     rows = namespace["rows"]

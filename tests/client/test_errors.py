@@ -89,7 +89,9 @@ def no_redis_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_503_when_redis_is_down_after_retries(no_redis_api: str) -> None:
-    with Client(no_redis_api, retry=RetryPolicy(attempts=3, base_delay_s=0.01)) as client:
+    # A well-formed key: only the (unreachable) Redis could say whether it is valid.
+    key = "isk_000000000000_well-formed"
+    with Client(no_redis_api, api_key=key, retry=RetryPolicy(attempts=3, base_delay_s=0.01)) as client:
         with pytest.raises(UnavailableError) as submit:
             client.patching(**PATCHING)
         assert (submit.value.status, submit.value.code) == (503, "unavailable")

@@ -44,7 +44,7 @@ def test_every_kind_is_submitted_waited_for_and_typed(client: Client, service: S
     result = job.result(timeout=120)
     assert job.status == "succeeded" and job.progress == 1.0
     assert type(result) is KINDS[kind].result
-    raw = httpx.get(f"{service.url}/v1/jobs/{job.id}", timeout=30).json()
+    raw = httpx.get(f"{service.url}/v1/jobs/{job.id}", timeout=30, headers=service.deployment.headers).json()
     assert result.model_dump(mode="json") == raw["result"]  # nothing dropped or renamed on the way
 
 
@@ -121,7 +121,7 @@ def test_jobs_are_listed_newest_first_across_pages(client: Client) -> None:
 
 def test_the_async_client_does_the_same(service: Service) -> None:
     async def scenario() -> tuple[models.AttributionResult, list[str], list[str], str]:
-        async with AsyncClient(service.url, timeout=60) as client:
+        async with AsyncClient(service.url, api_key=service.api_key, timeout=60) as client:
             job = await client.attribution(**BODIES["attribution"])
             result = await job.result(timeout=120)
             slow = await client.patching(**SLOW)

@@ -26,9 +26,9 @@ def proxy(service: Service, request: pytest.FixtureRequest) -> Iterator[Breaking
 
 
 @pytest.mark.parametrize("proxy", ["drop_answer"], indirect=True)
-def test_a_retried_submission_makes_one_job(proxy: BreakingProxy, client: Client) -> None:
+def test_a_retried_submission_makes_one_job(proxy: BreakingProxy, client: Client, service: Service) -> None:
     before = client.page(limit=1).total
-    with Client(proxy.url, timeout=60) as through:
+    with Client(proxy.url, api_key=service.api_key, timeout=60) as through:
         job = through.patching(**PATCHING)
         assert proxy.broken == 1 and proxy.connections == 2  # the first answer was lost; the retry got through
         assert job.result(timeout=120).targets.keys() == {"resid_pre", "head_out"}
@@ -37,11 +37,11 @@ def test_a_retried_submission_makes_one_job(proxy: BreakingProxy, client: Client
 
 
 @pytest.mark.parametrize("proxy", ["drop_answer"], indirect=True)
-def test_without_the_key_the_same_drop_makes_two_jobs(proxy: BreakingProxy, client: Client) -> None:
+def test_without_the_key_the_same_drop_makes_two_jobs(proxy: BreakingProxy, client: Client, service: Service) -> None:
     """What the key prevents: the dropped attempt had created a job on the server."""
     before = client.page(limit=1).total
     body = {"kind": "patching", **PATCHING}
-    with httpx.Client(base_url=proxy.url, timeout=60) as raw:
+    with httpx.Client(base_url=proxy.url, timeout=60, headers=service.deployment.headers) as raw:
         with pytest.raises(httpx.RemoteProtocolError):
             raw.post("/v1/jobs", json=body)
         assert raw.post("/v1/jobs", json=body).status_code == 202
@@ -49,9 +49,9 @@ def test_without_the_key_the_same_drop_makes_two_jobs(proxy: BreakingProxy, clie
 
 
 @pytest.mark.parametrize("proxy", ["cut_after_event"], indirect=True)
-def test_events_resume_after_a_cut_without_repeats(proxy: BreakingProxy, client: Client) -> None:
+def test_events_resume_after_a_cut_without_repeats(proxy: BreakingProxy, client: Client, service: Service) -> None:
     job = client.patching(**SLOW)
-    with Client(proxy.url, timeout=60) as through:
+    with Client(proxy.url, api_key=service.api_key, timeout=60) as through:
         events = list(through.job(job.id).events())
     assert proxy.broken == 1
     assert [e.seq for e in events] == list(range(len(events)))

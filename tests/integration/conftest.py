@@ -17,11 +17,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import pytest
 import redis
+
+from service.keys import RedisKeyStore, Scope
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERP = [sys.executable, "-m", "service"]
@@ -72,14 +76,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_embedded(directory: Path) -> Iterator[str]:
+def serve_embedded(directory: Path, *, output: IO[bytes] | None = None, **extra_env: str) -> Iterator[str]:
     """``interp serve`` on the test registry with no broker, from the moment it listens (its models are loaded by
-    then: embedded mode publishes their cards first) until the block ends."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BROKER_URL")}
+    then: embedded mode publishes their cards first) until the block ends; ``output`` takes its stdout and stderr."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BROKER_URL", "INTERP_AUTH")}
     env.update(INTERP_REGISTRY=str(write_registry(directory)), INTERP_CACHE_DIR=str(directory / "models"),
-               HF_HUB_OFFLINE="1")
+               HF_HUB_OFFLINE="1", **extra_env)
     port = free_port()
-    proc = subprocess.Popen([*INTERP, "serve", "--port", str(port)], env=env, cwd=REPO_ROOT, start_new_session=True)
+    proc = subprocess.Popen([*INTERP, "serve", "--port", str(port)], env=env, cwd=REPO_ROOT, start_new_session=True,
+                            stdout=output, stderr=None if output is None else subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -133,6 +138,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+KEY_PEPPER = "integration tests' key pepper"
+TENANT = "tests"
+"""The tenant of :attr:`Deployment.api_key`."""
+
+
 @dataclass
 class Deployment:
     """One isolated deployment: its environment, and the processes started for it."""
@@ -142,6 +152,24 @@ class Deployment:
     prefix: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api_url: str = ""
+
+    def key(self, tenant: str = TENANT, scope: Scope = "jobs") -> str:
+        """A new API key, made in the deployment's Redis as ``interp keys create`` makes one."""
+        store = RedisKeyStore(self.redis, prefix=self.prefix, pepper=self.env["INTERP_KEY_PEPPER"].encode())
+        return store.create(tenant, scope).key
+
+    @cached_property
+    def api_key(self) -> str:
+        """The tests' key (tenant :data:`TENANT`), made on first use: a deployment without Redis never needs one."""
+        return self.key()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def http(self, url: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An HTTP client of the API at ``url`` (the last one started by default) that sends the tests' key."""
+        return httpx.Client(base_url=url or self.api_url, headers=self.headers, **kwargs)
 
     def start_worker(self, *, models: tuple[str, ...] = ("tiny-gpt2", "slow-gpt2")) -> subprocess.Popen[bytes]:
         queues = ",".join([*(f"interp.models.{self.group(m)}" for m in models), "interp.webhooks"])
@@ -218,6 +246,7 @@ def make_deployment(redis_url: str, tmp_path: Path, **extra_env: str) -> Deploym
         "INTERP_WEBHOOK_SECRET": "test-secret",
         "INTERP_WEBHOOK_BACKOFF_S": "0.2",
         "INTERP_JOB_MEMORY_BYTES": str(64 * 1024**2),
+        "INTERP_KEY_PEPPER": KEY_PEPPER,
         "PYTHONUNBUFFERED": "1",
         "HF_HUB_OFFLINE": "1",
         **extra_env,
@@ -243,5 +272,5 @@ def deployment(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="module")
 def client(deployment: Deployment) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=deployment.api_url, timeout=60) as http:
+    with deployment.http(timeout=60) as http:
         yield http

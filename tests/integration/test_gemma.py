@@ -65,7 +65,7 @@ def gemma_service(
     try:
         dep.start_worker(models=("gemma-3-270m",))
         url = dep.start_api()
-        with httpx.Client(base_url=url, timeout=300) as client:
+        with dep.http(url, timeout=300) as client:
             yield dep, client
     finally:
         dep.stop()

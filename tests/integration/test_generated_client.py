@@ -146,12 +146,12 @@ def client_job(client: Any, response: Any) -> dict[str, Any]:
             "typed": reader(job.result) if reader and done else None}
 
 
-def client_main(base_url: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def client_main(base_url: str, jobs: dict[str, dict[str, Any]], token: str) -> dict[str, Any]:
     """Everything through the generated client: jobs of every kind, the other routes, errors, 200 and 202."""
     import json
 
     import httpx
-    from interp_service_client import Client, models
+    from interp_service_client import AuthenticatedClient, Client, models
     from interp_service_client.api.health import healthz, metrics, readyz
     from interp_service_client.api.jobs import cancel_job, get_job, list_jobs, stream_job_events, submit_job
     from interp_service_client.api.models import get_model, list_models
@@ -165,7 +165,8 @@ def client_main(base_url: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any
         TokenizeRequest,
     )
 
-    client = Client(base_url=base_url, timeout=httpx.Timeout(120.0), raise_on_unexpected_status=True)
+    client = AuthenticatedClient(base_url=base_url, token=token, timeout=httpx.Timeout(120.0),
+                                 raise_on_unexpected_status=True)
     out: dict[str, Any] = {"jobs": {}}
     for name, body in jobs.items():
         spec_class = getattr(models, "".join(p.title() for p in body["kind"].split("_")) + "Spec")
@@ -205,6 +206,8 @@ def client_main(base_url: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any
     for name, spec in bodies.items():
         errors[name] = submit_job.sync_detailed(client=client, body=spec)
     errors["unknown_job"] = get_job.sync_detailed("no-such-job", client=client)
+    anonymous = Client(base_url=base_url, timeout=httpx.Timeout(120.0), raise_on_unexpected_status=True)
+    errors["no_key"] = get_job.sync_detailed("no-such-job", client=anonymous)
     out["errors"] = {
         name: {"status_code": r.status_code, "class": type(r.parsed).__name__,
                "code": r.parsed.error.code if isinstance(r.parsed, ErrorBody) else None,
@@ -235,7 +238,7 @@ CLIENT_SIDE: list[Callable[..., Any]] = [
 SCRIPT = "\n\n".join(
     ["from __future__ import annotations", "import json, sys", "from typing import Any"]
     + [textwrap.dedent(inspect.getsource(function)) for function in CLIENT_SIDE]
-    + ["print(json.dumps(client_main(sys.argv[1], json.loads(sys.argv[2]))))"]
+    + ["print(json.dumps(client_main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3])))"]
 )
 
 
@@ -277,7 +280,7 @@ def output(client_python: Path, deployment: Deployment, tmp_path_factory: pytest
     script = tmp_path_factory.mktemp("client-script") / "drive.py"
     script.write_text(SCRIPT, encoding="utf-8")
     jobs = {name: body for name, body in JOBS.items() if body["kind"] in KINDS}
-    done = _run([str(client_python), str(script), deployment.api_url, json.dumps(jobs)], SCRIPT_S,
+    done = _run([str(client_python), str(script), deployment.api_url, json.dumps(jobs), deployment.api_key], SCRIPT_S,
                 cwd=script.parent)  # not the repository: nothing of it is importable
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -454,6 +457,7 @@ def test_errors_and_other_routes_through_the_client(output: dict[str, Any]) -> N
         "out_of_range": {"status_code": 400, "class": "ErrorBody", "code": "invalid_request", "field": "n_steps"},
         "unknown_model": {"status_code": 404, "class": "ErrorBody", "code": "unknown_model", "field": "model"},
         "unknown_job": {"status_code": 404, "class": "ErrorBody", "code": "unknown_job", "field": "job_id"},
+        "no_key": {"status_code": 401, "class": "ErrorBody", "code": "unauthorized", "field": "Authorization"},
     }
     routes = output["routes"]
     assert routes["models"] == ["tiny-gpt2", "slow-gpt2"]

@@ -7,7 +7,6 @@ import signal
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.integration.conftest import Deployment, make_deployment
@@ -39,7 +38,7 @@ def test_sigkilled_worker_job_is_redelivered_and_succeeds(short_visibility: Depl
     dep = short_visibility
     first_worker = dep.start_worker(models=("slow-gpt2",))
     url = dep.start_api()
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with dep.http(url, timeout=30) as client:
         job = client.post("/v1/jobs", json=SLOW).json()
         deadline = time.monotonic() + 60
         while client.get(f"/v1/jobs/{job['id']}").json()["status"] != "running":

@@ -55,6 +55,8 @@ MISTAKES: list[tuple[str, dict[str, Any], str, str]] = [
      "prompt_too_long", "prompts.1"),
     ("generation past the context", {**STEER, "prompt": "w" * 120, "max_new_tokens": 20}, "prompt_too_long",
      "max_new_tokens"),
+    ("too many patches", {**PAIR, "clean_prompt": "a" * 100, "corrupted_prompt": "b" * 100,  # 2 × 4 × 101²
+                          "targets": ["head_pattern_dest_src"]}, "too_many_patches", "targets"),
     ("unknown activations hook", {**ACTIVATIONS, "hooks": ["blocks.0.hook_nothing"]}, "unknown_hook", "hooks.0"),
     ("activations position out of range", {**ACTIVATIONS, "positions": [-50]}, "out_of_range", "positions"),
     ("activations head out of range", {**ACTIVATIONS, "hooks": ["blocks.1.attn.hook_z"], "heads": [4]},
@@ -99,7 +101,7 @@ def test_the_worker_gives_the_same_answer_to_unchecked_jobs(redis_url: str, tmp_
     deployment = make_deployment(redis_url, tmp_path)
     try:
         api = deployment.start_api()
-        with httpx.Client(base_url=api, timeout=30) as client:
+        with deployment.http(api, timeout=30) as client:
             accepted = []
             for name, body, code, field in MISTAKES:
                 response = client.post("/v1/jobs", json=body)

@@ -23,8 +23,12 @@ def no_redis_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             dep.kill(proc)
 
 
+UNCHECKED_KEY = {"Authorization": "Bearer isk_000000000000_well-formed"}
+"""A key of the right form: only Redis can say whether it is valid."""
+
+
 def test_health_200_readiness_and_routes_503(no_redis_api: str) -> None:
-    with httpx.Client(base_url=no_redis_api, timeout=30) as client:
+    with httpx.Client(base_url=no_redis_api, timeout=30, headers=UNCHECKED_KEY) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -35,4 +39,7 @@ def test_health_200_readiness_and_routes_503(no_redis_api: str) -> None:
                          client.get("/v1/models/tiny-gpt2")):
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "unavailable"
-        assert client.post("/v1/jobs", json={**body, "bogus": 1}).status_code == 400  # validation needs no Redis
+        # The key is checked before the body, and checking it needs Redis; no key at all needs no lookup.
+        assert client.post("/v1/jobs", json={**body, "bogus": 1}).status_code == 503
+        refused = httpx.get(f"{no_redis_api}/v1/jobs", timeout=30)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (401, "unauthorized")

@@ -50,7 +50,8 @@ def api(
     own_redis: tuple[subprocess.Popen[bytes], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """The API alone: no worker consumes its queues."""
-    dep = make_deployment(own_redis[1], tmp_path_factory.mktemp("waiting"))
+    # No limit of unfinished jobs: the test holds some 150 queued at once.
+    dep = make_deployment(own_redis[1], tmp_path_factory.mktemp("waiting"), INTERP_MAX_ACTIVE_JOBS="0")
     try:
         dep.start_api()
         yield dep
@@ -87,7 +88,7 @@ async def _stream(http: httpx.AsyncClient, job_id: str, opened: asyncio.Event) -
 async def _many_waiters(dep: Deployment) -> None:
     store = RedisJobStore(dep.redis, prefix=dep.prefix, ttl_s=600)
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-    async with httpx.AsyncClient(base_url=dep.api_url, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=dep.api_url, timeout=60, limits=limits, headers=dep.headers) as http:
         n_ended = N_GET_POLLS + N_STREAMS
         jobs = [await _submit(http) for _ in range(n_ended + N_SHORT_POLLS)]
         ended, short = [j["id"] for j in jobs[:n_ended]], [j["id"] for j in jobs[n_ended:]]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from workers.core.checks import check_equal_lengths, check_heads, check_indices
 from workers.core.defaults import PATH_DIRECTION, SWEEP_DIRECTION
+from workers.core.errors import CoreError
 from workers.core.memory import dtype_bytes, forward_bytes, row_bytes
 from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, TokenText
 from workers.kinds.grids import PatchGrid, by_name
@@ -17,7 +19,16 @@ if TYPE_CHECKING:
     from workers.kinds.context import JobContext
     from workers.kinds.view import ModelView
 
-__all__ = ["KIND", "PATCHING_TARGETS", "PatchingResult", "PatchingSpec", "PathDetails"]
+__all__ = [
+    "COMPOSITE_TARGETS",
+    "KIND",
+    "PATCHING_TARGETS",
+    "TARGET_AXES",
+    "PatchingResult",
+    "PatchingSpec",
+    "PathDetails",
+    "TooManyPatchesError",
+]
 
 PatchingTarget: TypeAlias = Literal[
     "resid_pre",
@@ -41,8 +52,27 @@ PatchingTarget: TypeAlias = Literal[
     "every_block",
 ]
 PATCHING_TARGETS: tuple[str, ...] = get_args(PatchingTarget)
+_LP, _LH, _LPH = ("layer", "position"), ("layer", "head"), ("layer", "position", "head")
+TARGET_AXES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"), _LP),
+    **dict.fromkeys(("attn_out_all_pos", "mlp_out_all_pos"), ("layer",)),
+    **dict.fromkeys(("head_out", "head_q", "head_k", "head_v", "head_pattern"), _LH),
+    **dict.fromkeys(("head_out_by_pos", "head_q_by_pos", "head_k_by_pos", "head_v_by_pos"), _LPH),
+    "head_pattern_by_pos": ("layer", "head", "position"),
+    "head_pattern_dest_src": ("layer", "head", "position", "position"),
+}
+"""The grid each single target sweeps, for counting patches without the core (which imports torch): the axes of
+``workers.core.patching.targets.GRANULARITIES``, checked against it by the kinds' tests."""
+COMPOSITE_TARGETS: dict[str, tuple[str, ...]] = {"every_block": ("resid_pre", "attn_out", "mlp_out")}
+_KV_TARGETS = frozenset({"head_k", "head_v", "head_k_by_pos", "head_v_by_pos"})
+"""Key and value targets sweep the key/value heads (fewer than the query heads under grouped-query attention)."""
+
 Index = Annotated[int, Field(ge=0, le=100_000)]
 Head = Annotated[list[Index], Field(min_length=2, max_length=2, description="[layer, head]")]
+
+
+class TooManyPatchesError(CoreError):
+    code = "too_many_patches"
 
 
 class PatchingSpec(JobSpecBase):
@@ -113,6 +143,28 @@ class PatchingSpec(JobSpecBase):
         for field, heads in (("receivers", self.receivers), ("senders", self.senders)):
             if heads is not None:
                 check_heads([(h[0], h[1]) for h in heads], card.n_layers, card.n_heads, field)
+        patches, allowed = self.patch_count(view, len(clean)), view.entry.max_patches
+        if patches > allowed:
+            field = "senders" if self.method == "path" else "targets"
+            raise TooManyPatchesError(
+                f"this job makes {patches} patches; {view.model_id} allows at most {allowed} per job: restrict "
+                + ("the senders" if self.method == "path" else "layers, positions or targets, or split the job"),
+                field=field,
+            )
+
+    def patch_count(self, view: ModelView, n_pos: int) -> int:
+        """Patches the job makes on a prompt of ``n_pos`` tokens: one per sender for path patching, else each
+        target's grid (layers × positions × heads, composites expanded, each single target once)."""
+        card = view.card
+        if self.method == "path":
+            return len(self.senders) if self.senders is not None else card.n_layers * card.n_heads
+        singles = dict.fromkeys(s for t in self.targets for s in COMPOSITE_TARGETS.get(t, (t,)))
+        sizes = {"layer": len(self.layers or ()) or card.n_layers, "position": len(self.positions or ()) or n_pos}
+        return sum(
+            math.prod({**sizes, "head": card.n_kv_heads if t in _KV_TARGETS else card.n_heads}[axis]
+                      for axis in TARGET_AXES[t])
+            for t in singles
+        )
 
     def prompt_lengths(self, view: ModelView) -> list[int]:
         n = len(view.tokenize(self.clean_prompt, field="clean_prompt"))

@@ -42,7 +42,7 @@ def gemma_service(
     try:
         dep.start_worker(models=(GEMMA,))
         url = dep.start_api()
-        with httpx.Client(base_url=url, timeout=300) as client:
+        with dep.http(url, timeout=300) as client:
             yield dep, client
     finally:
         dep.stop()
@@ -74,7 +74,7 @@ def test_ioi_patching_heatmaps(gemma_service: tuple[Deployment, httpx.Client], t
     dep, client = gemma_service
     job = finished(client, IOI)
     result = job["result"]
-    tab.open_job(dep.api_url, job["id"])
+    tab.open_job(dep.api_url, job["id"], dep.api_key)
     tab.wait_drawn("patching", timeout_s=30)
     resid = 'section[data-target="resid_pre"] svg.heatmap'
     assert len(texts(tab, f"{resid} .row-label")) == 18
@@ -103,7 +103,7 @@ def test_integrated_gradients_tokens_and_completeness(
             "method": "integrated_gradients", "n_steps": 32}
     job = finished(client, body)
     result = job["result"]
-    tab.open_job(dep.api_url, job["id"])
+    tab.open_job(dep.api_url, job["id"], dep.api_key)
     tab.wait_drawn("attribution", timeout_s=30)
     tokens = tab.page.locator(".tokens .tok")
     assert texts(tab, ".tokens .tok") == result["tokens"]
@@ -129,7 +129,7 @@ def test_sae_features_per_token(gemma_service: tuple[Deployment, httpx.Client], 
             "top_k": 5}
     job = finished(client, body)
     encoding = job["result"]["prompts"][0]
-    tab.open_job(dep.api_url, job["id"])
+    tab.open_job(dep.api_url, job["id"], dep.api_key)
     tab.wait_drawn("sae_encode", timeout_s=30)
     rows = tab.page.locator("tr.sae-token")
     assert rows.count() == len(encoding["tokens"])

@@ -41,7 +41,8 @@ def queue() -> RecordingQueue:
 
 @pytest.fixture
 def client(queue: RecordingQueue) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    app = create_app(ServiceSettings(), store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
+    app = create_app(ServiceSettings(auth="off"),
+                     store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
                      queue=queue)
     with TestClient(app) as test_client:
         yield test_client
@@ -81,7 +82,8 @@ class _Collect(logging.Handler):
 
 
 def test_unexpected_errors_are_500_with_a_generic_message() -> None:
-    app = create_app(ServiceSettings(), store=BrokenStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
+    app = create_app(ServiceSettings(auth="off"),
+                     store=BrokenStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
                      queue=RecordingQueue())
     collect = _Collect()
     logging.getLogger("service.errors").addHandler(collect)
@@ -114,7 +116,8 @@ class FlakyQueue(RecordingQueue):
 
 def test_a_retry_after_the_broker_refused_makes_a_new_job() -> None:
     store, flaky = MemoryJobStore(), FlakyQueue()
-    app = create_app(ServiceSettings(), store=store, cache=MemoryActivationCache(max_bytes=1, ttl_s=1), queue=flaky)
+    app = create_app(ServiceSettings(auth="off"),
+                     store=store, cache=MemoryActivationCache(max_bytes=1, ttl_s=1), queue=flaky)
     with TestClient(app) as client:
         first = client.post("/v1/jobs", json=PATCHING, headers={"Idempotency-Key": "k1"})
         assert first.status_code == 503 and first.json()["error"]["code"] == "unavailable"

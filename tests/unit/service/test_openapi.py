@@ -168,7 +168,8 @@ class _Queue:
 
 @pytest.mark.parametrize(("broker_up", "status"), [(True, 200), (False, 503)])
 def test_the_served_bodies_are_the_documented_ones(broker_up: bool, status: int) -> None:
-    app = create_app(ServiceSettings(), store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
+    app = create_app(ServiceSettings(auth="off"),
+                     store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
                      queue=_Queue(broker_up))
     with TestClient(app) as client:
         ready = client.get("/readyz")

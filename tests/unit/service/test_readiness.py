@@ -59,7 +59,8 @@ def test_a_stuck_ping_answers_at_the_deadline_and_is_shared() -> None:
 
 def test_readyz_is_503_within_a_second_while_the_broker_hangs() -> None:
     broker = StuckPing()
-    app = create_app(ServiceSettings(), store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
+    app = create_app(ServiceSettings(auth="off"),
+                     store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
                      queue=broker)
     try:
         with TestClient(app) as client:

@@ -30,7 +30,8 @@ class NoQueue:
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:  # type: ignore[type-arg]
-    app = create_app(ServiceSettings(), store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
+    app = create_app(ServiceSettings(auth="off"),
+                     store=MemoryJobStore(), cache=MemoryActivationCache(max_bytes=1, ttl_s=1),
                      queue=NoQueue())
     with TestClient(app) as test_client:
         yield test_client
