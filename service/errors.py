@@ -38,9 +38,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATUS_BY_CODE: dict[str, int] = {
+    "unauthorized": 401,
+    "forbidden": 403,
     "unknown_model": 404,
     "unknown_sae": 404,
     "unknown_job": 404,
+    "unknown_key": 404,
     "not_found": 404,
     "method_not_allowed": 405,
     "cancelled": 409,
@@ -50,8 +53,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "job_too_large": 422,
     "result_too_large": 422,
     "idempotency_key_reused": 422,
+    "too_many_patches": 422,
     "too_many_requests": 429,
     "rate_limited": 429,
+    "too_many_active_jobs": 429,
     "internal_error": 500,
     "model_load_failed": 500,
     "invalid_registry": 500,
@@ -63,6 +68,8 @@ STATUS_BY_CODE: dict[str, int] = {
 
 _CODE_BY_STATUS = {
     400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "body_too_large",
@@ -78,9 +85,10 @@ def status_for(code: str) -> int:
 
 
 class ApiError(CoreError):
-    """An error raised by the HTTP layer itself."""
+    """An error raised by the HTTP layer itself; ``headers`` go out with its answer (``Retry-After``, …)."""
 
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
 
 class JobNotFoundError(ApiError):
@@ -97,8 +105,11 @@ class JobTooLargeError(ApiError):
     code = "job_too_large"
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response[dict[str, Any]]:
-    return Response({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    return Response({"error": {"code": code, "message": message, "field": field}}, status_code=status,
+                    headers=headers)
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str | None:
@@ -132,7 +143,8 @@ def _core_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
     if error.server_fault:
         log.error("%s: %s", error.code, error.message)
     body = error.to_dict()
-    return error_response(status_for(error.code), error.code, body["message"] or "", error.field)
+    headers = error.headers if isinstance(error, ApiError) else None
+    return error_response(status_for(error.code), error.code, body["message"] or "", error.field, headers)
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
