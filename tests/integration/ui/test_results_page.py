@@ -13,6 +13,7 @@ import pytest
 from tests.integration.conftest import REGISTRY_TOML, Deployment, make_deployment
 from tests.integration.ui.conftest import Tab
 from workers.kinds import KINDS as KIND_TABLE
+from workers.kinds import KINDS as KIND_TABLE
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +66,7 @@ def service(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         dep.start_worker()
         url = dep.start_api()
-        with httpx.Client(base_url=url, timeout=120) as client:
+        with dep.http(url, timeout=120) as client:
             yield dep, client
     finally:
         dep.stop()
@@ -200,7 +201,7 @@ def test_every_kind_is_drawn_without_script_errors(
 ) -> None:
     dep, client = service
     job = finished(client, KINDS[name])
-    tab.open_job(dep.api_url, job["id"])
+    tab.open_job(dep.api_url, job["id"], dep.api_key)
     tab.wait_drawn(job["kind"])
     CHECKS[name](tab, job["result"])
     tab.screenshot("page")
@@ -210,7 +211,7 @@ def test_every_kind_is_drawn_without_script_errors(
 def test_hovering_a_cell_shows_its_value_and_labels(service: tuple[Deployment, httpx.Client], tab: Tab) -> None:
     dep, client = service
     job = finished(client, KINDS["patching"])
-    tab.open_job(dep.api_url, job["id"])
+    tab.open_job(dep.api_url, job["id"], dep.api_key)
     tab.wait_drawn("patching")
     grid = job["result"]["targets"]["head_out"]
     tab.page.hover('section[data-target="head_out"] rect.cell[data-row="1"][data-col="2"]')
@@ -234,9 +235,7 @@ def test_a_queued_job_shows_progress_then_its_result(service: tuple[Deployment, 
     job = client.post("/v1/jobs", json={**slow, "clean_prompt": "ab" * 20, "corrupted_prompt": "ba" * 20}).json()
     assert job["status"] == "queued", job
     page = tab.page
-    page.goto(f"{dep.api_url}/ui/")
-    page.fill("#api-key", "test-key")
-    page.click("#key-form button")
+    tab.type_key(dep.api_url, dep.api_key)
     sent: list[tuple[str, str | None]] = []
     page.on("request", lambda r: sent.append((r.url, r.headers.get("authorization"))) if "/v1/" in r.url else None)
     tab.open_job(dep.api_url, job["id"])
@@ -259,7 +258,7 @@ def test_a_queued_job_shows_progress_then_its_result(service: tuple[Deployment, 
     assert page.inner_text("#status-badge") == "succeeded"
     tab.screenshot("finished")
     assert any(url.endswith(f"/v1/jobs/{job['id']}/events") for url, _ in sent)
-    assert sent and all(key == "Bearer test-key" for _, key in sent), sent
+    assert sent and all(key == f"Bearer {dep.api_key}" for _, key in sent), sent
     assert client.get(f"/v1/jobs/{blocker['id']}", params={"wait": 60}).json()["status"] == "succeeded"
     assert tab.errors == []
 
@@ -269,7 +268,7 @@ def test_a_failed_job_shows_its_error_code_and_message(service: tuple[Deployment
     body = {"kind": "attribution", "model": "broken-gpt2", "prompt": "hi", "target": {"token": "a"}}
     job = client.post("/v1/jobs", json=body, params={"wait": 60}).json()
     assert job["status"] == "failed", job
-    tab.open_job(dep.api_url, job["id"])
+    tab.open_job(dep.api_url, job["id"], dep.api_key)
     tab.page.wait_for_selector("#job-error")
     assert tab.page.inner_text("#job-error .error-code") == job["error"]["code"] == "model_load_failed"
     assert tab.page.inner_text("#job-error .error-message") == job["error"]["message"]
@@ -280,10 +279,10 @@ def test_a_failed_job_shows_its_error_code_and_message(service: tuple[Deployment
 def test_the_form_submits_a_job_and_opens_its_page(service: tuple[Deployment, httpx.Client], tab: Tab) -> None:
     dep, _ = service
     page = tab.page
-    page.goto(f"{dep.api_url}/ui/")
+    tab.type_key(dep.api_url, dep.api_key)
     page.wait_for_selector("#model option[value='tiny-gpt2']", state="attached")
     kinds = page.eval_on_selector_all("#kind option", "nodes => nodes.map(n => n.value)")
-    assert set(kinds) == set(KIND_TABLE)  # every kind of the table, derived, not listed
+    assert set(kinds) == set(KIND_TABLE)  # the kinds the OpenAPI document lists
     page.select_option("#model", "tiny-gpt2")
     page.select_option("#kind", "sae_encode")
     assert '"sae": "res-1"' in page.input_value("#body")  # the model's first SAE filled in
