@@ -13,7 +13,6 @@ import pytest
 from tests.integration.conftest import REGISTRY_TOML, Deployment, make_deployment
 from tests.integration.ui.conftest import Tab
 from workers.kinds import KINDS as KIND_TABLE
-from workers.kinds import KINDS as KIND_TABLE
 
 pytestmark = pytest.mark.integration
 
