@@ -197,11 +197,12 @@ def test_attribution_spec_carries_every_field() -> None:
     spec = AttributionSpec.model_validate(
         {"model": "m", "prompt": PROMPT, "target": {"contrast": ["a", "b"]}, "target_kind": "logprob",
          "position": -2, "method": "layer_integrated_gradients", "n_steps": 7, "step_rule": "riemann_left",
-         "baseline": "zero", "internal_batch_size": 3, "hook": "blocks.1.hook_resid_pre", "top_k": 4}
+         "baseline": "zero", "internal_batch_size": 3, "hook": "blocks.1.hook_resid_pre", "top_k": 4,
+         "max_relative_error": 0.05, "max_steps": 64}
     )
     options = AttributionOptions(
         n_steps=7, step_rule="riemann_left", baseline="zero", internal_batch_size=3, hook="blocks.1.hook_resid_pre",
-        top_k=4,
+        top_k=4, max_relative_error=0.05, max_steps=64,
     )
     target = TargetSpec(contrast=("a", "b"), kind="logprob", position=-2)
     assert_request_carries(spec, AttributionRequest(PROMPT, target, "layer_integrated_gradients", options))
