@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import secrets
 import signal
@@ -95,6 +96,8 @@ class Deployment:
                     "INTERP_REGISTRY": str(_write_registry(directory)), "INTERP_CACHE_DIR": str(directory),
                     "INTERP_MODEL_GROUPS": f"tiny-gpt2=tiny-{self.prefix[:-1]},bench-gpt2=bench-{self.prefix[:-1]}",
                     "HF_HUB_OFFLINE": "1",
+                    # Production processes refuse to start without a Standard Webhooks secret; this one is fresh.
+                    "INTERP_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
                     "INTERP_KEY_PEPPER": secrets.token_urlsafe(32)}  # API keys are required, as in production
         self.procs: list[subprocess.Popen[bytes]] = []
         self.redis = redis.Redis.from_url(self.env["REDIS_URL"])

@@ -27,6 +27,18 @@ __all__ = ["main"]
 log = logging.getLogger("interp")
 
 
+def _require_webhook_secret(command: str, settings: ServiceSettings) -> None:
+    """Production processes never run unsigned: without a secret, stop with one line naming the variable.
+
+    A placeholder or malformed secret has already stopped every command when the settings were read.
+    """
+    if settings.workers.webhook_secret is None:
+        raise SystemExit(
+            f"interp {command}: INTERP_WEBHOOK_SECRET is not set; production mode needs a Standard Webhooks secret, "
+            'e.g. INTERP_WEBHOOK_SECRET="whsec_$(openssl rand -base64 32)"'
+        )
+
+
 def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
     import uvicorn
 
@@ -37,7 +49,10 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
     service = build_embedded(settings)
     auth = _embedded_auth(service.app, settings)
     mode = "Redis" if settings.workers.broker_url else "in-memory broker, jobs do not survive a restart"
-    log.warning("interp serve: embedded mode (%s; %s) on http://%s:%s", mode, auth, settings.host, settings.port)
+    hooks = ("webhooks signed with INTERP_WEBHOOK_SECRET" if settings.workers.webhook_secret is not None
+             else "no INTERP_WEBHOOK_SECRET: webhooks off, a callback_url is refused")
+    log.warning("interp serve: embedded mode (%s; %s; %s) on http://%s:%s", mode, hooks, auth, settings.host,
+                settings.port)
     try:
         uvicorn.run(service.app, host=settings.host, port=settings.port, log_level="warning")
     finally:
@@ -65,6 +80,7 @@ def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
     if settings.auth_required and settings.key_pepper is None:
         raise SystemExit("interp api: INTERP_AUTH=required (the default) needs INTERP_KEY_PEPPER, the secret API keys "
                          "are hashed with; or INTERP_AUTH=off to serve without keys")
+    _require_webhook_secret("api", settings)
     host, port = args.host or settings.host, args.port or settings.port
     # Each uvicorn worker process builds its app from the environment through the factory.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, log_level="warning",
@@ -82,6 +98,7 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
     worker_settings = settings.workers
     if worker_settings.broker_url is None:
         raise SystemExit("interp worker needs REDIS_URL (or BROKER_URL); for one process use interp serve")
+    _require_webhook_secret("worker", settings)
     registry = load_registry(worker_settings)
     all_queues = {worker_settings.queue_for(m): m for m in registry.model_ids}
     queues = args.queues.split(",") if args.queues else [*sorted(all_queues), WEBHOOK_QUEUE]

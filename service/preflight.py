@@ -7,7 +7,8 @@ code, field and status wherever it is caught. Then the job's estimated working m
 naming the bytes). Unknown models and SAEs need only the registry; everything else needs the model's card and
 tokenizer, which a worker publishes when it loads the model (embedded mode publishes them before the API
 listens). A job submitted before any worker has described its model is accepted unchecked and its record says so
-(``checked: false``); the worker's checks then fail it with the same codes.
+(``checked: false``); the worker's checks then fail it with the same codes. A ``callback_url`` must reach public
+addresses only (:mod:`workers.webhooks`), checked with or without the model's card.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ from __future__ import annotations
 from service.catalog import Catalog
 from service.errors import JobTooLargeError
 from workers.kinds import JobSpec
+from workers.webhooks import WebhookPolicy, check_callback_url
 
 __all__ = ["preflight"]
 
 
-def preflight(catalog: Catalog, spec: JobSpec, *, memory_limit: int) -> bool:
-    """Raise the error the worker would raise; ``False`` when the model's card is not known yet (unchecked)."""
+def preflight(catalog: Catalog, spec: JobSpec, *, memory_limit: int, webhooks: WebhookPolicy) -> bool:
+    """Raise the error the worker would raise; ``False`` when the model's card is not known yet (unchecked).
+
+    A ``callback_url`` is checked here, resolving its host (a blocking lookup bounded by the policy's timeout: this
+    runs in a thread), whether or not the model is known; the worker checks it again before each delivery.
+    """
     spec.check_entry(catalog.registry.get(spec.model))
+    if spec.callback_url is not None:
+        check_callback_url(str(spec.callback_url), webhooks)
     view = catalog.view(spec.model)
     if view is None:
         return False

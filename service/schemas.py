@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, create_model
 
 from workers.kinds import KINDS
 from workers.kinds.base import Kind, ModelId, Prompt, WireModel
-from workers.records import JobError, JobRecord, JobStatus
+from workers.records import JobError, JobRecord, JobStatus, WebhookDelivery
 
 __all__ = [
     "CANCEL_RESPONSES",
@@ -110,6 +110,9 @@ class JobOutBase(BaseModel):
         ),
     )
     stats: dict[str, float] = Field(default_factory=dict, description="cache hits/misses, forwards, compute seconds")
+    webhook: WebhookDelivery | None = Field(
+        default=None, description="the `callback_url` delivery: null without one, or until its first attempt"
+    )
 
 
 def _job_out_model(kind: Kind[Any]) -> type[JobOutBase]:
@@ -149,6 +152,7 @@ def job_out(record: JobRecord, queue_position: int | None = None) -> JobOutBase:
         error=record.error,
         checked=record.checked,
         stats=record.stats,
+        webhook=record.webhook,
     )
 
 

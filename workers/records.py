@@ -30,11 +30,14 @@ __all__ = [
     "Listener",
     "MemoryJobStore",
     "RedisJobStore",
+    "WebhookDelivery",
+    "WebhookStatus",
     "new_job_id",
 ]
 
 JobStatus: TypeAlias = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+WebhookStatus: TypeAlias = Literal["pending", "delivered", "failed", "refused"]
 
 
 def new_job_id() -> str:
@@ -48,6 +51,20 @@ class JobError(BaseModel):
     message: str
     field: str | None = None
     retryable: bool = False
+
+
+class WebhookDelivery(BaseModel):
+    """How the job's ``callback_url`` delivery went: updated after every attempt (``workers.tasks``).
+
+    ``pending``: an attempt failed with a 5xx or a network error and another is scheduled; ``delivered``: a 2xx;
+    ``failed``: a redirect or another 4xx (never retried), or the last retry failed; ``refused``: the address was
+    not allowed at delivery time (never retried).
+    """
+
+    attempts: int = Field(ge=0, description="POSTs tried so far, at most 1 + INTERP_WEBHOOK_MAX_RETRIES")
+    status: WebhookStatus
+    last_status_code: int | None = Field(default=None, description="the receiver's last HTTP status, if it answered")
+    last_error: str | None = Field(default=None, description="why the last attempt did not deliver")
 
 
 class JobRecord(BaseModel):
@@ -70,6 +87,7 @@ class JobRecord(BaseModel):
     result: dict[str, Any] | None = None
     error: JobError | None = None
     stats: dict[str, float] = Field(default_factory=dict, description="activation-cache hits/misses, seconds")
+    webhook: WebhookDelivery | None = None
 
     @property
     def terminal(self) -> bool:

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     NonNegativeFloat,
     PositiveFloat,
     SecretStr,
@@ -29,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from workers.core.registry import Registry
 from workers.kinds import KINDS
+from workers.webhooks import DEFAULT_DENY_NETWORKS, WebhookPolicy, secret_problem
 
 __all__ = [
     "EnvSettings",
@@ -170,10 +172,22 @@ class WorkerSettings(EnvSettings):
     visibility_timeout_s: int = Field(3600, gt=0, validation_alias="INTERP_VISIBILITY_TIMEOUT_S")
     max_deliveries: int = Field(3, ge=1, validation_alias="INTERP_MAX_DELIVERIES")
     worker_concurrency: int = Field(1, ge=1, validation_alias="INTERP_WORKER_CONCURRENCY")
-    webhook_secret: SecretStr = Field(SecretStr("change-me"), validation_alias="INTERP_WEBHOOK_SECRET")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="INTERP_WEBHOOK_SECRET")
+    """A Standard Webhooks secret (``whsec_`` + base64); ``interp api`` and ``interp worker`` refuse to start
+    without one, ``interp serve`` then sends no webhooks."""
     webhook_timeout_s: float = Field(5.0, gt=0, validation_alias="INTERP_WEBHOOK_TIMEOUT_S")
     webhook_max_retries: int = Field(5, ge=0, validation_alias="INTERP_WEBHOOK_MAX_RETRIES")
-    webhook_backoff_s: float = Field(1.0, ge=0, validation_alias="INTERP_WEBHOOK_BACKOFF_S")
+    webhook_backoff_s: int = Field(1, ge=1, validation_alias="INTERP_WEBHOOK_BACKOFF_S")
+    """Celery's ``retry_backoff`` factor (whole seconds): retry n waits a random 0 … factor·2ⁿ s (full jitter)."""
+    webhook_backoff_max_s: int = Field(600, ge=1, validation_alias="INTERP_WEBHOOK_BACKOFF_MAX_S")
+    webhook_allow_http: bool = Field(False, validation_alias="INTERP_WEBHOOK_ALLOW_HTTP")
+    webhook_deny_networks: tuple[IPvAnyNetwork, ...] = Field(
+        DEFAULT_DENY_NETWORKS, validate_default=True, validation_alias="INTERP_WEBHOOK_DENY_NETWORKS"
+    )
+    """Comma-separated CIDRs refused besides every non-public address (cluster ranges)."""
+    webhook_allow_networks: tuple[IPvAnyNetwork, ...] = Field((), validation_alias="INTERP_WEBHOOK_ALLOW_NETWORKS")
+    """Comma-separated CIDRs allowed despite every other rule: for tests and private deployments only."""
+    webhook_resolve_timeout_s: float = Field(2.0, gt=0, validation_alias="INTERP_WEBHOOK_RESOLVE_TIMEOUT_S")
     model_groups: Mapping[str, str] = Field(default_factory=dict, validation_alias="INTERP_MODEL_GROUPS")
     time_limits: Mapping[str, TimeLimits] = Field(default_factory=kind_limits)
     """Per kind; set by ``INTERP_<KIND>_SOFT_LIMIT_S`` and ``INTERP_<KIND>_HARD_LIMIT_S``."""
@@ -181,6 +195,17 @@ class WorkerSettings(EnvSettings):
     @property
     def embedded(self) -> bool:
         return self.broker_url is None
+
+    @property
+    def webhook_policy(self) -> WebhookPolicy:
+        """Where ``callback_url`` may point: the same rules at submission (API) and at delivery (worker)."""
+        return WebhookPolicy(
+            allow_http=self.webhook_allow_http,
+            deny_networks=tuple(self.webhook_deny_networks),
+            allow_networks=tuple(self.webhook_allow_networks),
+            resolve_timeout_s=self.webhook_resolve_timeout_s,
+            enabled=self.webhook_secret is not None,
+        )
 
     def queue_for(self, model_id: str) -> str:
         """The Celery queue of a model's group: a worker started with that queue loads only those models."""
@@ -199,6 +224,22 @@ class WorkerSettings(EnvSettings):
                 raise ValueError(f"item {item!r} is not model=group")
             groups[model_id] = group
         return groups
+
+    @field_validator("webhook_deny_networks", "webhook_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        """``"10.0.0.0/8, fd00::/8"`` → one network per item."""
+        if not isinstance(value, str):
+            return value
+        return tuple(filter(None, (part.strip() for part in value.split(","))))
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A placeholder (``change-me``) or a malformed secret stops every command, naming the variable."""
+        if value is not None and (problem := secret_problem(value.get_secret_value())) is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("time_limits", mode="before")
     @classmethod

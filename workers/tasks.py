@@ -9,15 +9,11 @@ but JSON.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +27,13 @@ from workers.core.errors import CoreError, JobCancelledError
 from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.context import JobContext
 from workers.lifecycle import fail, finish, start
-from workers.records import JobError, JobRecord
+from workers.records import JobError, JobRecord, WebhookDelivery, WebhookStatus
 from workers.runtime import WorkerRuntime
 from workers.settings import WorkerSettings
+from workers.webhook_delivery import DeliveryOutcome, post_webhook
+from workers.webhooks import CallbackUnresolvedError, InvalidCallbackUrlError, resolve_callback
 
-__all__ = ["RuntimeHolder", "job_task", "register_tasks", "sign_webhook"]
+__all__ = ["DeliveryRetryError", "RuntimeHolder", "deliver_webhook", "job_task", "register_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +56,6 @@ class RuntimeHolder:
                 self._runtime = self._factory()
                 self._pid = os.getpid()
             return self._runtime
-
-
-def sign_webhook(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256 of the body>``, sent as ``X-Interp-Signature``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class _Reporter:
@@ -183,25 +176,58 @@ def job_task(app: Celery, settings: WorkerSettings, kind: str) -> Callable[[Call
     )
 
 
-def _deliver_webhook(runtime: WorkerRuntime, job_id: str) -> None:
+class DeliveryRetryError(Exception):
+    """An attempt a later one may get through (a 5xx answer, a network error): Celery retries the task."""
+
+
+_NOT_SENT = {"spec", "cancel_requested", "deliveries", "queue", "webhook"}
+"""Record fields a receiver never gets: the request (it has it), the worker's bookkeeping, the delivery itself."""
+
+
+def _record_delivery(
+    runtime: WorkerRuntime, job_id: str, status: WebhookStatus, outcome: DeliveryOutcome
+) -> WebhookDelivery | None:
+    """Count the attempt and store how it went, atomically with any other write to the record."""
+
+    def mutate(record: JobRecord) -> JobRecord:
+        attempts = (record.webhook.attempts if record.webhook is not None else 0) + 1
+        record.webhook = WebhookDelivery(attempts=attempts, status=status, last_status_code=outcome.status_code,
+                                         last_error=outcome.error)
+        return record
+
+    record = runtime.store.update(job_id, mutate)
+    return None if record is None else record.webhook
+
+
+def deliver_webhook(runtime: WorkerRuntime, job_id: str, *, last_attempt: bool) -> WebhookDelivery | None:
+    """One attempt to POST a finished job to its ``callback_url``, recorded on the job; ``None`` without one.
+
+    The URL is checked again here, on a fresh lookup whose addresses the POST then connects to (a name re-pointed
+    at a private address since submission is refused now). The ``webhook-id`` is the job id on every attempt, so
+    a receiver can drop a retry it already handled.
+    """
     record = runtime.store.get(job_id)
     if record is None or not record.spec.get("callback_url"):
-        return
-    body = json.dumps(record.model_dump(mode="json", exclude={"spec", "cancel_requested", "deliveries", "queue"}),
-                      separators=(",", ":")).encode()
-    request = urllib.request.Request(
-        str(record.spec["callback_url"]),
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Interp-Signature": sign_webhook(runtime.settings.webhook_secret.get_secret_value(), body),
-            "X-Interp-Job": job_id,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=runtime.settings.webhook_timeout_s) as response:
-        if response.status >= 300:
-            raise urllib.error.HTTPError(request.full_url, response.status, "webhook refused", response.headers, None)
+        return None
+    settings = runtime.settings
+    try:
+        if settings.webhook_secret is None:
+            raise InvalidCallbackUrlError("this worker sends no webhooks: INTERP_WEBHOOK_SECRET is not set")
+        target = resolve_callback(str(record.spec["callback_url"]), settings.webhook_policy)
+        body = json.dumps(record.model_dump(mode="json", exclude=_NOT_SENT), separators=(",", ":")).encode()
+        outcome = post_webhook(target, body, msg_id=job_id, secret=settings.webhook_secret.get_secret_value(),
+                               timeout_s=settings.webhook_timeout_s)
+    except CallbackUnresolvedError as exc:  # DNS trouble now: the name may resolve again later
+        outcome = DeliveryOutcome(delivered=False, retryable=True, error=exc.message)
+    except InvalidCallbackUrlError as exc:
+        return _record_delivery(runtime, job_id, "refused", DeliveryOutcome(delivered=False, error=exc.message))
+    except Exception:
+        log.exception("webhook for job %s failed on the worker", job_id)
+        outcome = DeliveryOutcome(delivered=False, error="the delivery failed on the worker; the error was logged")
+    status: WebhookStatus = "delivered" if outcome.delivered else "failed"
+    if not outcome.delivered and outcome.retryable and not last_attempt:
+        status = "pending"
+    return _record_delivery(runtime, job_id, status, outcome)
 
 
 def register_tasks(app: Celery, settings: WorkerSettings, holder: RuntimeHolder) -> None:
@@ -217,12 +243,18 @@ def register_tasks(app: Celery, settings: WorkerSettings, holder: RuntimeHolder)
         job_task(app, settings, kind)(body)
 
     @app.task(  # type: ignore[untyped-decorator]
-        name=task_name("webhook"), bind=True, acks_late=True, max_retries=settings.webhook_max_retries,
-              ignore_result=True, serializer="json")
+        name=task_name("webhook"), bind=True, acks_late=True, ignore_result=True, serializer="json",
+        # Celery computes each retry's countdown: random in [0, backoff·2ⁿ] (full jitter), capped at backoff_max.
+        autoretry_for=(DeliveryRetryError,), max_retries=settings.webhook_max_retries,
+        retry_backoff=settings.webhook_backoff_s, retry_backoff_max=settings.webhook_backoff_max_s, retry_jitter=True,
+    )
     def webhook(task: Task, job_id: str) -> None:
-        try:
-            _deliver_webhook(holder.get(), job_id)
-        except (OSError, urllib.error.URLError) as exc:
-            countdown = settings.webhook_backoff_s * 2**task.request.retries
-            log.warning("webhook for job %s failed (%s); retry in %.1f s", job_id, exc, countdown)
-            raise task.retry(countdown=countdown, exc=exc) from exc
+        """At most ``1 + INTERP_WEBHOOK_MAX_RETRIES`` attempts; only 5xx answers and network errors are retried."""
+        last_attempt = task.request.retries >= settings.webhook_max_retries
+        delivery = deliver_webhook(holder.get(), job_id, last_attempt=last_attempt)
+        if delivery is None or delivery.status == "delivered":
+            return
+        if delivery.status == "pending":
+            raise DeliveryRetryError(delivery.last_error)
+        log.warning("webhook for job %s %s after %d attempts: %s", job_id, delivery.status, delivery.attempts,
+                    delivery.last_error)

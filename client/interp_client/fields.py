@@ -10,7 +10,7 @@ from typing_extensions import TypedDict
 class ActivationsSpec(TypedDict, closed=True):
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     dims: NotRequired[list[int] | None]
     """
@@ -50,7 +50,7 @@ class ActivationsSpec(TypedDict, closed=True):
 class AttentionSpec(TypedDict, closed=True):
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     heads: NotRequired[list[int] | None]
     """
@@ -317,7 +317,7 @@ class PatchingSpec(TypedDict, closed=True):
     """
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     clean_prompt: str
     """
@@ -446,7 +446,7 @@ class RepeatedRandom(TypedDict, closed=True):
 class SaeEncodeSpec(TypedDict, closed=True):
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     exclude_bos: NotRequired[bool]
     """
@@ -478,7 +478,7 @@ class SaeEncodeSpec(TypedDict, closed=True):
 class SaeFeaturesSpec(TypedDict, closed=True):
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     feature: int
     """
@@ -530,7 +530,7 @@ class SteerResult(TypedDict):
 class SteerSpec(TypedDict, closed=True):
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     clamp: NotRequired[float | None]
     """
@@ -608,6 +608,22 @@ class TokenizeResponse(TypedDict):
     """
 
 
+class WebhookDelivery(TypedDict):
+    attempts: int
+    """
+    POSTs tried so far, at most 1 + INTERP_WEBHOOK_MAX_RETRIES
+    """
+    last_error: NotRequired[str | None]
+    """
+    why the last attempt did not deliver
+    """
+    last_status_code: NotRequired[int | None]
+    """
+    the receiver's last HTTP status, if it answered
+    """
+    status: Literal["pending", "delivered", "failed", "refused"]
+
+
 class ActivationsResult(TypedDict):
     model: str
     prompts: list[PromptHooks]
@@ -649,7 +665,7 @@ class AttributionSpec(TypedDict, closed=True):
     """
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     hook: NotRequired[str | None]
     """
@@ -734,12 +750,16 @@ class HeadScoresJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class HeadScoresSpec(TypedDict, closed=True):
     callback_url: NotRequired[str | None]
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     custom_patterns: NotRequired[list[str | list[list[float]]]]
     """
@@ -921,6 +941,10 @@ class SteerJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class ActivationsJob(TypedDict):
@@ -949,6 +973,10 @@ class ActivationsJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class AttentionJob(TypedDict):
@@ -977,6 +1005,10 @@ class AttentionJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class AttributionResult(TypedDict):
@@ -1023,6 +1055,10 @@ class PatchingJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class SaeEncodeJob(TypedDict):
@@ -1051,6 +1087,10 @@ class SaeEncodeJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class SaeFeaturesJob(TypedDict):
@@ -1079,6 +1119,10 @@ class SaeFeaturesJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class AttributionJob(TypedDict):
@@ -1107,6 +1151,10 @@ class AttributionJob(TypedDict):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: NotRequired[WebhookDelivery | None]
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class JobPage(TypedDict):

@@ -29,7 +29,7 @@ class ActivationsSpec(BaseModel):
     )
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     dims: list[int] | None = None
     """
@@ -74,7 +74,7 @@ class AttentionSpec(BaseModel):
     )
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     heads: list[int] | None = None
     """
@@ -422,7 +422,7 @@ class PatchingSpec(BaseModel):
     """
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     clean_prompt: Annotated[str, Field(max_length=20000, min_length=1)]
     """
@@ -583,7 +583,7 @@ class SaeEncodeSpec(BaseModel):
     )
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     exclude_bos: bool = True
     """
@@ -620,7 +620,7 @@ class SaeFeaturesSpec(BaseModel):
     )
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     feature: Annotated[int, Field(ge=0, le=10000000)]
     """
@@ -689,7 +689,7 @@ class SteerSpec(BaseModel):
     )
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     clamp: Clamp | None = None
     """
@@ -785,6 +785,25 @@ class TokenizeResponse(BaseModel):
     """
 
 
+class WebhookDelivery(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    attempts: Annotated[int, Field(ge=0)]
+    """
+    POSTs tried so far, at most 1 + INTERP_WEBHOOK_MAX_RETRIES
+    """
+    last_error: str | None = None
+    """
+    why the last attempt did not deliver
+    """
+    last_status_code: int | None = None
+    """
+    the receiver's last HTTP status, if it answered
+    """
+    status: Literal["pending", "delivered", "failed", "refused"]
+
+
 class ActivationsResult(BaseModel):
     model_config = ConfigDict(
         use_attribute_docstrings=True,
@@ -836,7 +855,7 @@ class AttributionSpec(BaseModel):
     """
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     hook: Hook | None = None
     """
@@ -935,6 +954,10 @@ class HeadScoresJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class HeadScoresSpec(BaseModel):
@@ -944,7 +967,7 @@ class HeadScoresSpec(BaseModel):
     )
     callback_url: str | None = None
     """
-    POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)
+    https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
     custom_patterns: Annotated[
         list[str | list[list[float]]] | None, Field(max_length=8)
@@ -1159,6 +1182,10 @@ class SteerJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class ActivationsJob(BaseModel):
@@ -1190,6 +1217,10 @@ class ActivationsJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class AttentionJob(BaseModel):
@@ -1221,6 +1252,10 @@ class AttentionJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class AttributionResult(AttributionMethods):
@@ -1273,6 +1308,10 @@ class PatchingJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class SaeEncodeJob(BaseModel):
@@ -1304,6 +1343,10 @@ class SaeEncodeJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class SaeFeaturesJob(BaseModel):
@@ -1335,6 +1378,10 @@ class SaeFeaturesJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class AttributionJob(BaseModel):
@@ -1366,6 +1413,10 @@ class AttributionJob(BaseModel):
     cache hits/misses, forwards, compute seconds
     """
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    webhook: WebhookDelivery | None = None
+    """
+    the `callback_url` delivery: null without one, or until its first attempt
+    """
 
 
 class JobPage(BaseModel):

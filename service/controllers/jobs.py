@@ -106,7 +106,8 @@ class JobController(Controller):
 
     def _accept(self, spec: JobSpec, services: Services, tenant: str, idempotency_key: str | None) -> JobRecord:
         settings = services.settings
-        checked = preflight(services.catalog, spec, memory_limit=settings.workers.job_memory_bytes)
+        checked = preflight(services.catalog, spec, memory_limit=settings.workers.job_memory_bytes,
+                            webhooks=settings.workers.webhook_policy)
         queue = settings.workers.queue_for(spec.model)
         record = JobRecord(
             id=new_job_id(),

@@ -6,6 +6,7 @@ answers there. Every test session uses its own key prefix and queue names, so pa
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -234,6 +235,10 @@ class Deployment:
             self.redis.delete(f"interp.models.{self.group(model)}")
 
 
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration tests' webhook key!!").decode()
+"""A valid Standard Webhooks secret (32 bytes), for the deployments' workers and the tests' receivers."""
+
+
 def make_deployment(redis_url: str, tmp_path: Path, **extra_env: str) -> Deployment:
     prefix = f"it-{uuid.uuid4().hex[:10]}:"
     registry = write_registry(tmp_path)
@@ -243,8 +248,10 @@ def make_deployment(redis_url: str, tmp_path: Path, **extra_env: str) -> Deploym
         "INTERP_KEY_PREFIX": prefix,
         "INTERP_REGISTRY": str(registry),
         "INTERP_CACHE_DIR": str(tmp_path / "models"),
-        "INTERP_WEBHOOK_SECRET": "test-secret",
-        "INTERP_WEBHOOK_BACKOFF_S": "0.2",
+        "INTERP_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # The tests' receivers listen on loopback over plain http: allowed here only.
+        "INTERP_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
+        "INTERP_WEBHOOK_ALLOW_HTTP": "true",
         "INTERP_JOB_MEMORY_BYTES": str(64 * 1024**2),
         "INTERP_KEY_PEPPER": KEY_PEPPER,
         "PYTHONUNBUFFERED": "1",

@@ -7,8 +7,6 @@ Expected values are core results computed here from core requests written by han
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -19,9 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from tests.carried import assert_carried
-from tests.integration.conftest import Deployment, write_registry
+from tests.integration.conftest import WEBHOOK_SECRET, Deployment, write_registry
 from workers.core.attribution import AttributionOptions, AttributionRequest, TargetSpec, run_attribution
 from workers.core.hooked_model import HookedModel
 from workers.core.loading import load_model
@@ -268,12 +267,16 @@ def test_webhook_signed_and_retried(client: httpx.Client, receiver: str) -> None
     while len(_Receiver.calls) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(_Receiver.calls) == 2  # the first delivery got a 500 and was retried
-    headers, body = _Receiver.calls[-1]
-    expected = "sha256=" + hmac.new(b"test-secret", body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["X-Interp-Signature"], expected)
-    payload = json.loads(body)
+    (first, _), (headers, body) = _Receiver.calls
+    assert first["webhook-id"] == headers["webhook-id"] == job["id"]  # one id per delivery: retries de-duplicate
+    payload = Webhook(WEBHOOK_SECRET).verify(body, headers)  # Standard Webhooks: id, timestamp and signature
     assert payload["id"] == job["id"] and payload["status"] == "succeeded"
     assert payload["result"]["targets"]["resid_mid"]["axes"] == ["layer", "position"]
+    while client.get(f"/v1/jobs/{job['id']}").json()["webhook"]["status"] == "pending":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    webhook = client.get(f"/v1/jobs/{job['id']}").json()["webhook"]
+    assert webhook == {"attempts": 2, "status": "delivered", "last_status_code": 200, "last_error": None}
 
 
 MALFORMED: list[tuple[Any, int, str, str | None]] = [

@@ -57,7 +57,12 @@ class JobSpecBase(WireModel):
     kind: str
     model: ModelId
     callback_url: HttpUrl | None = Field(
-        default=None, description="POSTed the finished job, signed with X-Interp-Signature: sha256=HMAC(body)"
+        default=None,
+        description=(
+            "https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, "
+            "webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at "
+            "submission and again at delivery); redirects are not followed"
+        ),
     )
 
     def check_entry(self, entry: ModelEntry) -> None:

@@ -81,6 +81,7 @@ def test_cli_names_the_registry_key_at_fault(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("INTERP_REGISTRY", str(registry))
     # The worker loads the registry before it connects to anything.
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("INTERP_WEBHOOK_SECRET", "whsec_" + "A" * 43)  # production mode needs one first
     with pytest.raises(SystemExit) as info:
         main(["worker"])
     assert str(info.value.code) == (

@@ -24,7 +24,7 @@ def test_defaults_are_the_same_from_keywords_and_from_an_empty_environment() -> 
     assert settings.embedded
     assert (settings.broker_url, settings.redis_url, settings.registry_path) == (None, None, None)
     assert settings.model_cache_dir == Path(".cache/models")
-    assert settings.webhook_secret.get_secret_value() == "change-me"
+    assert settings.webhook_secret is None  # no placeholder: production refuses to start without one
 
 
 def test_keyword_construction_never_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,7 +54,10 @@ def test_keyword_construction_never_reads_the_environment(monkeypatch: pytest.Mo
         ("INTERP_WORKER_CONCURRENCY", "4", "worker_concurrency", 4),
         ("INTERP_WEBHOOK_TIMEOUT_S", "2.5", "webhook_timeout_s", 2.5),
         ("INTERP_WEBHOOK_MAX_RETRIES", "0", "webhook_max_retries", 0),
-        ("INTERP_WEBHOOK_BACKOFF_S", "0.2", "webhook_backoff_s", 0.2),
+        ("INTERP_WEBHOOK_BACKOFF_S", "2", "webhook_backoff_s", 2),
+        ("INTERP_WEBHOOK_BACKOFF_MAX_S", "30", "webhook_backoff_max_s", 30),
+        ("INTERP_WEBHOOK_ALLOW_HTTP", "true", "webhook_allow_http", True),
+        ("INTERP_WEBHOOK_RESOLVE_TIMEOUT_S", "0.5", "webhook_resolve_timeout_s", 0.5),
         ("INTERP_MODEL_GROUPS", " gemma-3-270m = gemma, tiny-gpt2=tiny,", "model_groups",
          {"gemma-3-270m": "gemma", "tiny-gpt2": "tiny"}),
     ],
@@ -75,10 +78,11 @@ def test_an_empty_variable_counts_as_unset() -> None:
 
 
 def test_the_webhook_secret_never_shows() -> None:
-    settings = WorkerSettings.from_env({"INTERP_WEBHOOK_SECRET": "hunter2"})
-    assert settings.webhook_secret.get_secret_value() == "hunter2"
-    assert "hunter2" not in repr(settings)
-    assert "hunter2" not in str(settings)
+    secret = "whsec_aHVudGVyMmh1bnRlcjJodW50ZXIyaHVudGVyMg=="
+    settings = WorkerSettings.from_env({"INTERP_WEBHOOK_SECRET": secret})
+    assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value() == secret
+    assert secret not in repr(settings)
+    assert secret not in str(settings)
 
 
 def test_queue_for_uses_the_model_group() -> None:
@@ -128,6 +132,9 @@ def test_keyword_time_limits_fill_in_the_kinds_left_out() -> None:
         ({"INTERP_MAX_DELIVERIES": "0"}, "INTERP_MAX_DELIVERIES"),
         ({"INTERP_SAE_POOL_MAX_BYTES": "0"}, "INTERP_SAE_POOL_MAX_BYTES"),
         ({"INTERP_WEBHOOK_TIMEOUT_S": "soon"}, "INTERP_WEBHOOK_TIMEOUT_S"),
+        ({"INTERP_WEBHOOK_SECRET": "change-me"}, "INTERP_WEBHOOK_SECRET"),
+        ({"INTERP_WEBHOOK_BACKOFF_S": "0.2"}, "INTERP_WEBHOOK_BACKOFF_S"),
+        ({"INTERP_WEBHOOK_DENY_NETWORKS": "10.0.0.0/33"}, "INTERP_WEBHOOK_DENY_NETWORKS"),
         ({"INTERP_MODEL_GROUPS": "gemma-3-270m"}, "INTERP_MODEL_GROUPS"),
         ({"INTERP_PATCHING_SOFT_LIMIT_S": "ten"}, "INTERP_PATCHING_SOFT_LIMIT_S"),
         ({"INTERP_STEER_HARD_LIMIT_S": "-1"}, "INTERP_STEER_HARD_LIMIT_S"),

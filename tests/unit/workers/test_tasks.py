@@ -14,7 +14,7 @@ from workers.kinds.patching import PatchingResult
 from workers.records import JobRecord, MemoryJobStore
 from workers.runtime import WorkerRuntime
 from workers.settings import TimeLimits, WorkerSettings
-from workers.tasks import execute_job, sign_webhook
+from workers.tasks import execute_job
 
 REGISTRY = """
 [models.tiny-gpt2]
@@ -98,7 +98,3 @@ def test_too_many_deliveries_is_a_retryable_failure(runtime: WorkerRuntime) -> N
     assert record is not None and record.error is not None
     assert (record.error.code, record.error.retryable) == ("worker_lost", True)
 
-
-def test_webhook_signature_is_hmac_sha256_of_the_body() -> None:
-    # Known answer: HMAC-SHA256(key="k", message="{}").
-    assert sign_webhook("k", b"{}") == "sha256=add853b103fbcc936a194f9eb15e29c4ff08af6e47d5d1bca4f20218e31e4fff"
