@@ -27,13 +27,14 @@ from service.job_body import JobSubmissionSchema
 from service.job_events import job_events_for
 from service.keys import KeyStore, build_key_store
 from service.limits import RateLimitMiddleware, build_limits
-from service.metrics import MetricsController, prometheus_config, register_cache_collector
+from service.metrics import MetricsController, prometheus_config, register_collectors
 from service.openapi_fixes import JobEventStreamSchema, complete_document
 from service.queue import CeleryJobQueue, JobQueue
 from service.readiness import Probe, Readiness
+from service.request_id import RequestIdMiddleware, provide_request_id, send_request_id
 from service.settings import ServiceSettings
 from workers.activation_cache import ActivationCache
-from workers.celery_app import make_celery
+from workers.celery_app import WEBHOOK_QUEUE, make_celery
 from workers.core.registry import Registry
 from workers.kinds.base import WireModel
 from workers.records import JobStore
@@ -80,7 +81,8 @@ def create_app(
         built_store, built_cache = build_stores(settings.workers, timeout_s=API_REDIS_TIMEOUT_S)
         store, cache = store or built_store, cache or built_cache
     if queue is None:
-        queue = CeleryJobQueue(celery or make_celery(settings.workers))
+        celery = celery or make_celery(settings.workers)
+        queue = CeleryJobQueue(celery)
     events = job_events_for(store, settings.workers.redis_url)
     readiness = Readiness([Probe("store", store.ping), Probe("broker", queue.ping)])
     client = _redis(settings.workers)
@@ -88,7 +90,8 @@ def create_app(
     rate, active_jobs = build_limits(settings, client, store)
     services = Services(settings=settings, store=store, queue=queue, catalog=Catalog(registry, store), cache=cache,
                         events=events, readiness=readiness, keys=keys, active_jobs=active_jobs)
-    register_cache_collector(cache)
+    queues = [*sorted({settings.workers.queue_for(m) for m in registry.model_ids}), WEBHOOK_QUEUE]
+    register_collectors(cache, celery, queues)  # read at scrape time: the cache's totals, the broker's queues
     metrics: PrometheusConfig = prometheus_config()
     # Keys are checked for every route but the open ones (service.auth.OPEN_PATHS); these are documented as such.
     protected = Router(path="/", security=SECURITY, route_handlers=[
@@ -99,10 +102,13 @@ def create_app(
     app = Litestar(
         route_handlers=[protected, HealthController, MetricsController, UiController, ui_static_router()],
         dependencies={"services": Provide(provide_services, sync_to_thread=False),
-                      "principal": Provide(provide_principal, sync_to_thread=False)},
+                      "principal": Provide(provide_principal, sync_to_thread=False),
+                      "request_id": Provide(provide_request_id, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         plugins=[JobSubmissionSchema(), JobEventStreamSchema()],
-        middleware=[metrics.middleware, authenticate, RateLimitMiddleware(rate)],
+        middleware=[RequestIdMiddleware(), metrics.middleware, authenticate, RateLimitMiddleware(rate)],
+        before_send=[send_request_id],  # every response, also those no route handler answers (404, 405)
+        logging_config=None,  # the process's logging (JSON lines, service.logs) stays as interp set it
         state=State({"services": services}),
         lifespan=[events.lifespan],  # the one subscription to job wakes that long-polls and streams share
         request_max_body_size=settings.max_body_bytes,

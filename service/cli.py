@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.key_commands import add_key_commands, run_keys
+from service.logs import configure_logging, logging_config, route_library_logs
 from service.settings import ServiceSettings
 from workers.core.errors import RegistryConfigError
 from workers.settings import SettingsError
@@ -48,13 +49,15 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
                                            "auth": settings.auth or "off"})
     service = build_embedded(settings)
     auth = _embedded_auth(service.app, settings)
+    route_library_logs()
     mode = "Redis" if settings.workers.broker_url else "in-memory broker, jobs do not survive a restart"
     hooks = ("webhooks signed with INTERP_WEBHOOK_SECRET" if settings.workers.webhook_secret is not None
              else "no INTERP_WEBHOOK_SECRET: webhooks off, a callback_url is refused")
     log.warning("interp serve: embedded mode (%s; %s; %s) on http://%s:%s", mode, hooks, auth, settings.host,
                 settings.port)
     try:
-        uvicorn.run(service.app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(service.app, host=settings.host, port=settings.port, log_level="warning",
+                    log_config=logging_config())
     finally:
         service.stop()
 
@@ -84,11 +87,25 @@ def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
     host, port = args.host or settings.host, args.port or settings.port
     # Each uvicorn worker process builds its app from the environment through the factory.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, log_level="warning",
-                workers=args.workers)
+                workers=args.workers, log_config=logging_config())  # JSON lines in each uvicorn worker too
+
+
+def _keep_logging(loglevel: int | str | None = None, **_: object) -> None:
+    """Celery's ``setup_logging`` receiver: with one connected Celery configures no logging of its own (in the
+    parent nor in prefork children), so the JSON lines stay; only ``--loglevel`` applies."""
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
-    from celery.signals import worker_process_init, worker_ready
+    from workers.metrics_server import forget_process, serve_worker_metrics, use_multiprocess_dir
+
+    metrics_port = settings.workers.worker_metrics_port
+    multiprocess = bool(metrics_port) and args.pool == "prefork"
+    if multiprocess:
+        use_multiprocess_dir()  # before prometheus_client is imported (below): children write per-process files
+
+    from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
 
     from workers.celery_app import WEBHOOK_QUEUE, make_celery
     from workers.runtime import WorkerRuntime
@@ -117,7 +134,19 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
         worker_process_init.connect(warm, weak=False)  # each child loads its own models, after the fork
     else:
         worker_ready.connect(warm, weak=False)
-    argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "-P", args.pool,
+    setup_logging.connect(_keep_logging, weak=False)
+    route_library_logs()
+    if multiprocess:
+        worker_process_shutdown.connect(lambda **_: forget_process(os.getpid()), weak=False)
+    if metrics_port:
+        try:
+            serve_worker_metrics(metrics_port, multiprocess=multiprocess)
+        except OSError as exc:
+            raise SystemExit(f"interp worker: INTERP_WORKER_METRICS_PORT={metrics_port}: {exc.strerror}") from None
+    log.info("worker starting", extra={"queues": queues, "pool": args.pool, "concurrency": args.concurrency,
+                                       "metrics_port": metrics_port or None})
+    # --quiet: no banner on stdout, whose lines would not be JSON.
+    argv = ["--quiet", "worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "-P", args.pool,
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", args.loglevel]
     app.worker_main(argv)
 
@@ -147,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     spec.add_argument("--output", default="openapi.yaml")
     add_key_commands(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()  # one JSON object per line on stderr, for every command
     try:
         settings = ServiceSettings.from_env()
         commands = {"serve": _serve, "api": _api, "worker": _worker, "openapi": _openapi, "keys": run_keys}

@@ -70,5 +70,6 @@ def build_embedded(settings: ServiceSettings, *, warm: bool = True) -> EmbeddedS
         runtime.warm(registry.model_ids, background=False)
     thread = threading.Thread(target=worker.start, name="interp-embedded-worker", daemon=True)
     thread.start()
-    app = create_app(settings, store=store, cache=cache, queue=CeleryJobQueue(celery), registry=registry)
+    app = create_app(settings, store=store, cache=cache, queue=CeleryJobQueue(celery), celery=celery,
+                     registry=registry)
     return EmbeddedService(app=app, celery=celery, runtime=runtime, worker_thread=thread, worker=worker)

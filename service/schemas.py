@@ -110,6 +110,9 @@ class JobOutBase(BaseModel):
         ),
     )
     stats: dict[str, float] = Field(default_factory=dict, description="cache hits/misses, forwards, compute seconds")
+    request_id: str | None = Field(
+        default=None, description="the submission's `X-Request-ID`: its log lines in the API and the worker carry it"
+    )
     webhook: WebhookDelivery | None = Field(
         default=None, description="the `callback_url` delivery: null without one, or until its first attempt"
     )
@@ -152,6 +155,7 @@ def job_out(record: JobRecord, queue_position: int | None = None) -> JobOutBase:
         error=record.error,
         checked=record.checked,
         stats=record.stats,
+        request_id=record.request_id,
         webhook=record.webhook,
     )
 

@@ -83,6 +83,7 @@ class JobRecord(BaseModel):
     cancel_requested: bool = False
     deliveries: int = 0
     checked: bool = True
+    request_id: str | None = None
     spec: dict[str, Any]
     result: dict[str, Any] | None = None
     error: JobError | None = None

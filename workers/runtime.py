@@ -9,18 +9,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from workers.activation_cache import ActivationCache
 from workers.cards import ModelCard, card_key, pack_tokenizer, tokenizer_key
 from workers.core.hooked_model import HookedModel
+from workers.core.loading import load_model
 from workers.core.model_pool import ModelPool
 from workers.core.registry import ModelEntry, Registry
 from workers.core.sae.autoencoder import Sae
 from workers.core.sae.loading import SaeStore, sae_width
 from workers.kinds.view import ModelView
+from workers.metrics import MODEL_LOAD, MODELS_LOADED, register_gpu_collector, sample_gpu_memory
 from workers.records import JobStore
 from workers.settings import WorkerSettings, load_registry
 from workers.stores import build_stores
@@ -32,6 +36,19 @@ log = logging.getLogger(__name__)
 
 def _wrap(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, entry: ModelEntry) -> HookedModel:
     return HookedModel(model, tokenizer, model_id=entry.id, max_tokens=entry.max_tokens)
+
+
+def _timed_load(
+    entry: ModelEntry, *, cache_dir: Path, allow_downloads: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The pool's loader, timed: ``interp_model_load_seconds`` and a log line per model loaded."""
+    started = time.perf_counter()
+    loaded = load_model(entry, cache_dir=cache_dir, allow_downloads=allow_downloads)
+    seconds = time.perf_counter() - started
+    MODEL_LOAD.labels(model=entry.id).observe(seconds)
+    log.info("model loaded", extra={"model": entry.id, "seconds": round(seconds, 3)})
+    sample_gpu_memory()
+    return loaded
 
 
 class WorkerRuntime:
@@ -53,14 +70,16 @@ class WorkerRuntime:
         self.store: JobStore = store
         self.cache: ActivationCache = cache
         self.pool: ModelPool[HookedModel] = ModelPool(
-            self.registry, settings.model_cache_dir, settings.pool_max_bytes, _wrap
+            self.registry, settings.model_cache_dir, settings.pool_max_bytes, _wrap, loader=_timed_load
         )
         self.saes = SaeStore(settings.sae_pool_max_bytes)
         self._cards: dict[str, ModelCard] = {}
         self._lock = threading.Lock()
+        register_gpu_collector()  # a process that runs jobs reports its GPU memory (never the API's own)
 
     def model(self, model_id: str) -> HookedModel:
         hooked = self.pool.get(model_id)
+        MODELS_LOADED.set(len(self.pool.loaded_ids))  # loads and evictions happen inside get
         if model_id not in self._cards:
             self.publish_card(hooked)
         return hooked

@@ -172,6 +172,8 @@ class WorkerSettings(EnvSettings):
     visibility_timeout_s: int = Field(3600, gt=0, validation_alias="INTERP_VISIBILITY_TIMEOUT_S")
     max_deliveries: int = Field(3, ge=1, validation_alias="INTERP_MAX_DELIVERIES")
     worker_concurrency: int = Field(1, ge=1, validation_alias="INTERP_WORKER_CONCURRENCY")
+    worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias="INTERP_WORKER_METRICS_PORT")
+    """Where ``interp worker`` serves Prometheus metrics for all its processes (0: no metrics port)."""
     webhook_secret: SecretStr | None = Field(None, validation_alias="INTERP_WEBHOOK_SECRET")
     """A Standard Webhooks secret (``whsec_`` + base64); ``interp api`` and ``interp worker`` refuse to start
     without one, ``interp serve`` then sends no webhooks."""

@@ -27,6 +27,8 @@ from workers.core.errors import CoreError, JobCancelledError
 from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.context import JobContext
 from workers.lifecycle import fail, finish, start
+from workers.log_context import log_context
+from workers.metrics import JOB_DURATION, JOB_ERRORS, JOB_QUEUE_WAIT, JOBS_FINISHED, sample_gpu_memory
 from workers.records import JobError, JobRecord, WebhookDelivery, WebhookStatus
 from workers.runtime import WorkerRuntime
 from workers.settings import WorkerSettings
@@ -105,11 +107,57 @@ def _time_limit_error(kind: str, limit: float) -> JobError:
 
 
 def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | None:
-    """Run one job through its record's lifecycle; the record is the only output."""
-    store = runtime.store
-    record = store.update(job_id, start(runtime.settings.max_deliveries))
-    if record is None or record.status != "running":
-        return record
+    """Run one job through its record's lifecycle; the record is the only output.
+
+    Every kind's metrics and log context are set here, once: queue wait on the first start, then duration, final
+    status and error code of each job this worker ends; every log line of the execution carries ``job_id``,
+    ``request_id``, ``kind`` and ``model``.
+    """
+    begin = start(runtime.settings.max_deliveries)
+    moved = False
+
+    def take(record: JobRecord) -> JobRecord | None:
+        nonlocal moved
+        changed = begin(record)
+        moved = changed is not None
+        return changed
+
+    record = runtime.store.update(job_id, take)
+    if record is None:
+        return None
+    with log_context(job_id=job_id, request_id=record.request_id, kind=kind, model=record.model):
+        if record.status != "running":
+            if moved:  # ended as it was taken: cancelled before it started, or failed as worker_lost
+                _finished(kind, record, None)
+            return record
+        waited = max((record.started_at or record.created_at) - record.created_at, 0.0)
+        if record.deliveries == 1:  # a redelivery's wait says how long the dead worker held it, not the queue
+            JOB_QUEUE_WAIT.labels(kind=kind, model=record.model).observe(waited)
+        log.info("job started", extra={"queue_wait_s": round(waited, 4), "delivery": record.deliveries})
+        started = time.perf_counter()
+        final = _run(runtime, kind, record)
+        if final is not None and final.terminal:
+            _finished(kind, final, time.perf_counter() - started)
+        sample_gpu_memory()  # a prefork child cannot answer a scrape: what it holds after each job
+        return final
+
+
+def _finished(kind: str, record: JobRecord, seconds: float | None) -> None:
+    labels = {"kind": kind, "model": record.model}
+    JOBS_FINISHED.labels(status=record.status, **labels).inc()
+    if seconds is not None:
+        JOB_DURATION.labels(**labels).observe(seconds)
+    code = record.error.code if record.error is not None else None
+    if record.status == "failed" and code is not None:
+        JOB_ERRORS.labels(code=code, **labels).inc()
+    level = logging.WARNING if record.status == "failed" else logging.INFO
+    log.log(level, "job finished", extra={"status": record.status, "code": code,
+                                          "seconds": None if seconds is None else round(seconds, 4)})
+
+
+def _run(runtime: WorkerRuntime, kind: str, record: JobRecord) -> JobRecord | None:
+    """The running job's work, and the record it ends with."""
+    store, job_id = runtime.store, record.id
     limit = runtime.settings.time_limits[kind].soft
     reporter = _Reporter(runtime, job_id, limit)
     started = time.perf_counter()

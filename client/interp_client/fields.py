@@ -740,6 +740,10 @@ class HeadScoresJob(TypedDict):
     """
     jobs ahead of this one while queued
     """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: NotRequired[HeadScoresResult | None]
     """
     present once the job succeeded
@@ -931,6 +935,10 @@ class SteerJob(TypedDict):
     """
     jobs ahead of this one while queued
     """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: NotRequired[SteerResult | None]
     """
     present once the job succeeded
@@ -963,6 +971,10 @@ class ActivationsJob(TypedDict):
     """
     jobs ahead of this one while queued
     """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: NotRequired[ActivationsResult | None]
     """
     present once the job succeeded
@@ -994,6 +1006,10 @@ class AttentionJob(TypedDict):
     queue_position: NotRequired[int | None]
     """
     jobs ahead of this one while queued
+    """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
     """
     result: NotRequired[AttentionResult | None]
     """
@@ -1045,6 +1061,10 @@ class PatchingJob(TypedDict):
     """
     jobs ahead of this one while queued
     """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: NotRequired[PatchingResult | None]
     """
     present once the job succeeded
@@ -1076,6 +1096,10 @@ class SaeEncodeJob(TypedDict):
     queue_position: NotRequired[int | None]
     """
     jobs ahead of this one while queued
+    """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
     """
     result: NotRequired[SaeEncodeResult | None]
     """
@@ -1109,6 +1133,10 @@ class SaeFeaturesJob(TypedDict):
     """
     jobs ahead of this one while queued
     """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: NotRequired[SaeFeaturesResult | None]
     """
     present once the job succeeded
@@ -1140,6 +1168,10 @@ class AttributionJob(TypedDict):
     queue_position: NotRequired[int | None]
     """
     jobs ahead of this one while queued
+    """
+    request_id: NotRequired[str | None]
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
     """
     result: NotRequired[AttributionResult | None]
     """

@@ -944,6 +944,10 @@ class HeadScoresJob(BaseModel):
     """
     jobs ahead of this one while queued
     """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: HeadScoresResult | None = None
     """
     present once the job succeeded
@@ -1172,6 +1176,10 @@ class SteerJob(BaseModel):
     """
     jobs ahead of this one while queued
     """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: SteerResult | None = None
     """
     present once the job succeeded
@@ -1207,6 +1215,10 @@ class ActivationsJob(BaseModel):
     """
     jobs ahead of this one while queued
     """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: ActivationsResult | None = None
     """
     present once the job succeeded
@@ -1241,6 +1253,10 @@ class AttentionJob(BaseModel):
     queue_position: int | None = None
     """
     jobs ahead of this one while queued
+    """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
     """
     result: AttentionResult | None = None
     """
@@ -1298,6 +1314,10 @@ class PatchingJob(BaseModel):
     """
     jobs ahead of this one while queued
     """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: PatchingResult | None = None
     """
     present once the job succeeded
@@ -1332,6 +1352,10 @@ class SaeEncodeJob(BaseModel):
     queue_position: int | None = None
     """
     jobs ahead of this one while queued
+    """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
     """
     result: SaeEncodeResult | None = None
     """
@@ -1368,6 +1392,10 @@ class SaeFeaturesJob(BaseModel):
     """
     jobs ahead of this one while queued
     """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
+    """
     result: SaeFeaturesResult | None = None
     """
     present once the job succeeded
@@ -1402,6 +1430,10 @@ class AttributionJob(BaseModel):
     queue_position: int | None = None
     """
     jobs ahead of this one while queued
+    """
+    request_id: str | None = None
+    """
+    the submission's `X-Request-ID`: its log lines in the API and the worker carry it
     """
     result: AttributionResult | None = None
     """

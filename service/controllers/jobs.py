@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -35,6 +36,8 @@ from workers.lifecycle import cancel, fail
 from workers.records import TERMINAL, JobError, JobRecord, new_job_id
 
 __all__ = ["JobController"]
+
+log = logging.getLogger(__name__)
 
 _UNQUEUED = JobError(code="unavailable", message="the broker was unreachable; resubmit", retryable=True)
 
@@ -94,17 +97,20 @@ class JobController(Controller):
         response_description="the job, queued or running; 200 instead when it ended within `wait` seconds",
     )
     async def submit(
-        self, data: JobSubmission, services: Services, principal: Principal, wait: Wait = None,
+        self, data: JobSubmission, services: Services, principal: Principal, request_id: str, wait: Wait = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[JobOut]:
         """Checked, recorded and queued in a thread (the clients are synchronous), then waited for in none."""
-        record = await sync_to_thread(self._accept, data.spec, services, principal.tenant, idempotency_key)
+        record = await sync_to_thread(self._accept, data.spec, services, principal.tenant, idempotency_key, request_id)
         record = await _wait(services, record, wait)
         status = 200 if record.terminal else 202
         out = await sync_to_thread(_out, services, record)
         return Response(out, status_code=status, headers={"Location": f"/v1/jobs/{record.id}"})
 
-    def _accept(self, spec: JobSpec, services: Services, tenant: str, idempotency_key: str | None) -> JobRecord:
+    def _accept(
+        self, spec: JobSpec, services: Services, tenant: str, idempotency_key: str | None,
+        request_id: str | None = None,
+    ) -> JobRecord:
         settings = services.settings
         checked = preflight(services.catalog, spec, memory_limit=settings.workers.job_memory_bytes,
                             webhooks=settings.workers.webhook_policy)
@@ -117,6 +123,7 @@ class JobController(Controller):
             queue=queue,
             created_at=time.time(),
             checked=checked,
+            request_id=request_id,
             spec=spec.model_dump(mode="json"),
         )
         submitted = record
@@ -145,6 +152,8 @@ class JobController(Controller):
                     services.store.release_idempotency_key(record.owner, idempotency_key, record.id)
                 raise
             JOBS_SUBMITTED.labels(kind=record.kind, model=record.model).inc()
+            log.info("job submitted", extra={"job_id": record.id, "kind": record.kind, "model": record.model,
+                                             "queue": queue, "checked": checked})
         return record
 
     @get(

@@ -172,13 +172,20 @@ class Deployment:
         """An HTTP client of the API at ``url`` (the last one started by default) that sends the tests' key."""
         return httpx.Client(base_url=url or self.api_url, headers=self.headers, **kwargs)
 
-    def start_worker(self, *, models: tuple[str, ...] = ("tiny-gpt2", "slow-gpt2")) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, *, models: tuple[str, ...] = ("tiny-gpt2", "slow-gpt2"), env: dict[str, str] | None = None,
+        output: IO[bytes] | None = None, loglevel: str = "WARNING",
+    ) -> subprocess.Popen[bytes]:
+        """A prefork worker on the models' queues; ``env`` adds to the deployment's, ``output`` takes its stdout and
+        stderr."""
         queues = ",".join([*(f"interp.models.{self.group(m)}" for m in models), "interp.webhooks"])
         proc = subprocess.Popen(
-            [*INTERP, "worker", "--queues", queues, "--loglevel", "WARNING", "--pool", "prefork"],
-            env=self.env,
+            [*INTERP, "worker", "--queues", queues, "--loglevel", loglevel, "--pool", "prefork"],
+            env={**self.env, **(env or {})},
             cwd=REPO_ROOT,
             start_new_session=True,  # its own process group: a test can SIGKILL the worker and its children
+            stdout=output,
+            stderr=None if output is None else subprocess.STDOUT,
         )
         self.procs.append(proc)
         self.wait_for_cards(models)
@@ -195,11 +202,11 @@ class Deployment:
             time.sleep(0.1)
         raise TimeoutError(f"no worker published cards for {models}")
 
-    def start_api(self) -> str:
+    def start_api(self, *, output: IO[bytes] | None = None) -> str:
         port = free_port()
         proc = subprocess.Popen(
             [*INTERP, "api", "--host", "127.0.0.1", "--port", str(port)], env=self.env, cwd=REPO_ROOT,
-            start_new_session=True,
+            start_new_session=True, stdout=output, stderr=None if output is None else subprocess.STDOUT,
         )
         self.procs.append(proc)
         url = f"http://127.0.0.1:{port}"
