@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from workers.core.checks import check_indices
 from workers.core.errors import InvalidRequestError
 from workers.core.memory import dtype_bytes, forward_bytes
-from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, ResultPart
+from workers.kinds.base import Kind, Prompt, ResultBase, ResultPart
 from workers.kinds.grids import Values
+from workers.kinds.prompts import PromptsSpec
 
 if TYPE_CHECKING:
     from workers.core.hooks import HookName
@@ -85,9 +86,8 @@ class Plan:
     shape: list[int]
 
 
-class ActivationsSpec(JobSpecBase):
+class ActivationsSpec(PromptsSpec):
     kind: Literal["activations"] = "activations"
-    prompt: Prompt | None = None
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
         default=None, description="a batch: each prompt read on its own, results in the same order"
     )
@@ -109,21 +109,6 @@ class ActivationsSpec(JobSpecBase):
     top_k: int | None = Field(
         default=None, ge=1, le=1024, description="keep the k largest |values| of the last axis, with their indices"
     )
-
-    @model_validator(mode="after")
-    def _one_of_prompt_or_prompts(self) -> ActivationsSpec:
-        if (self.prompt is None) == (self.prompts is None):
-            raise ValueError("give exactly one of prompt or prompts")
-        return self
-
-    @property
-    def all_prompts(self) -> list[str]:
-        return [self.prompt] if self.prompt is not None else list(self.prompts or [])
-
-    def prompt_fields(self) -> list[tuple[str, str]]:
-        if self.prompt is not None:
-            return [("prompt", self.prompt)]
-        return [(f"prompts.{i}", p) for i, p in enumerate(self.prompts or [])]
 
     def hook_names(self, check_hook: HookCheck, widths: Widths) -> list[str]:
         """The hooks read, wildcards expanded, each checked against the model (``unknown_hook`` names it)."""
@@ -188,9 +173,6 @@ class ActivationsSpec(JobSpecBase):
                 field="hooks",
                 code="result_too_large",
             )
-
-    def prompt_lengths(self, view: ModelView) -> list[int]:
-        return [len(view.tokenize(prompt, field=field)) for field, prompt in self.prompt_fields()]
 
     def working_memory(self, view: ModelView) -> int:
         """Prompts run one at a time, each one no-grad forward whose read hooks are kept."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
-
-from workers.kinds.base import JobSpecBase, Prompt, SaeId
+from workers.kinds.base import SaeId
+from workers.kinds.prompts import MAX_PROMPTS, PromptsSpec
 
 if TYPE_CHECKING:
     from workers.core.registry import ModelEntry
@@ -14,33 +13,11 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_PROMPTS", "SaePromptsSpec"]
 
-MAX_PROMPTS = 64
 
-
-class SaePromptsSpec(JobSpecBase):
+class SaePromptsSpec(PromptsSpec):
     """``prompt`` or ``prompts`` (exactly one) and ``sae``, with the checks they need."""
 
-    prompt: Prompt | None = None
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
-        default=None, description="a batch: each prompt read on its own, results in the same order"
-    )
     sae: SaeId
-
-    @model_validator(mode="after")
-    def _one_of_prompt_or_prompts(self) -> SaePromptsSpec:
-        if (self.prompt is None) == (self.prompts is None):
-            raise ValueError("give exactly one of prompt or prompts")
-        return self
-
-    @property
-    def all_prompts(self) -> list[str]:
-        return [self.prompt] if self.prompt is not None else list(self.prompts or [])
-
-    def prompt_fields(self) -> list[tuple[str, str]]:
-        """Each prompt with the field an error about it names (``prompt``, or ``prompts.3``)."""
-        if self.prompt is not None:
-            return [("prompt", self.prompt)]
-        return [(f"prompts.{i}", p) for i, p in enumerate(self.prompts or [])]
 
     def check_entry(self, entry: ModelEntry) -> None:
         entry.get_sae(self.sae)
@@ -48,6 +25,3 @@ class SaePromptsSpec(JobSpecBase):
     def check(self, view: ModelView) -> None:
         view.hook(view.sae_hook(self.sae), field="sae")
         self.prompt_lengths(view)
-
-    def prompt_lengths(self, view: ModelView) -> list[int]:
-        return [len(view.tokenize(prompt, field=field)) for field, prompt in self.prompt_fields()]
