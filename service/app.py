@@ -28,7 +28,7 @@ from service.job_events import job_events_for
 from service.keys import KeyStore, build_key_store
 from service.limits import RateLimitMiddleware, build_limits
 from service.metrics import MetricsController, prometheus_config, register_collectors
-from service.openapi_fixes import JobEventStreamSchema, complete_document
+from service.openapi_fixes import ArtifactFileSchema, JobEventStreamSchema, complete_document
 from service.queue import CeleryJobQueue, JobQueue
 from service.readiness import Probe, Readiness
 from service.request_id import RequestIdMiddleware, provide_request_id, send_request_id
@@ -105,7 +105,7 @@ def create_app(
                       "principal": Provide(provide_principal, sync_to_thread=False),
                       "request_id": Provide(provide_request_id, sync_to_thread=False)},
         exception_handlers=exception_handlers,
-        plugins=[JobSubmissionSchema(), JobEventStreamSchema()],
+        plugins=[JobSubmissionSchema(), JobEventStreamSchema(), ArtifactFileSchema()],
         middleware=[RequestIdMiddleware(), metrics.middleware, authenticate, RateLimitMiddleware(rate)],
         before_send=[send_request_id],  # every response, also those no route handler answers (404, 405)
         logging_config=None,  # the process's logging (JSON lines, service.logs) stays as interp set it

@@ -56,6 +56,7 @@ class Catalog:
             ready=card is not None,
             max_tokens=card.max_tokens if card is not None else entry.max_tokens,
             max_patches=entry.max_patches,
+            max_artifact_bytes=entry.max_artifact_bytes,
             dtype=entry.dtype,
             weights_revision=entry.weights_revision,
             saes=[SaeInfo(id=s.id, hook=s.hook) for s in entry.saes],

@@ -26,6 +26,7 @@ from workers.kinds import KINDS
 __all__ = [
     "STATUS_BY_CODE",
     "ApiError",
+    "ArtifactNotFoundError",
     "JobNotFoundError",
     "JobTooLargeError",
     "ModelNotReadyError",
@@ -43,6 +44,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_model": 404,
     "unknown_sae": 404,
     "unknown_job": 404,
+    "unknown_artifact": 404,
     "unknown_key": 404,
     "not_found": 404,
     "method_not_allowed": 405,
@@ -93,6 +95,10 @@ class ApiError(CoreError):
 
 class JobNotFoundError(ApiError):
     code = "unknown_job"
+
+
+class ArtifactNotFoundError(ApiError):
+    code = "unknown_artifact"
 
 
 class ModelNotReadyError(ApiError):

@@ -53,6 +53,8 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
                        "filters": ["context"]},
         },
         "root": {"level": level.upper(), "handlers": ["stderr"]},
+        # httpx logs each request's full URL at INFO: a webhook's URL may carry the receiver's token.
+        "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpcore")},
     }
 
 

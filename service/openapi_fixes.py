@@ -14,6 +14,7 @@ from typing import Any
 from litestar.openapi.spec import (
     Discriminator,
     OpenAPI,
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIResponse,
     OpenAPIType,
@@ -25,10 +26,10 @@ from litestar.openapi.spec import (
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from service.schemas import JobEventStream
+from service.schemas import ArtifactFile, JobEventStream
 from workers.records import JobEvent
 
-__all__ = ["JobEventStreamSchema", "complete_document"]
+__all__ = ["ArtifactFileSchema", "JobEventStreamSchema", "complete_document"]
 
 DISCRIMINATOR = "kind"
 
@@ -55,6 +56,17 @@ class JobEventStreamSchema(OpenAPISchemaPlugin):
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema_creator.for_field_definition(FieldDefinition.from_annotation(JobEvent))  # registers the component
         return Schema(type=OpenAPIType.STRING, description=EVENT_STREAM)
+
+
+class ArtifactFileSchema(OpenAPISchemaPlugin):
+    """Documents :class:`ArtifactFile` as binary, so a generated client hands back the bytes untouched."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is ArtifactFile
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        return Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 
 
 def complete_document(document: OpenAPI) -> None:

@@ -10,10 +10,12 @@ from litestar.openapi import ResponseSpec
 from pydantic import BaseModel, Field, create_model
 
 from workers.kinds import KINDS
+from workers.kinds.artifacts import ARTIFACT_MEDIA_TYPE
 from workers.kinds.base import Kind, ModelId, Prompt, WireModel
 from workers.records import JobError, JobRecord, JobStatus, WebhookDelivery
 
 __all__ = [
+    "ARTIFACT_RESPONSES",
     "CANCEL_RESPONSES",
     "ERROR_RESPONSES",
     "EVENTS_RESPONSES",
@@ -21,6 +23,7 @@ __all__ = [
     "LOCATION",
     "READINESS_RESPONSES",
     "SUBMIT_RESPONSES",
+    "ArtifactFile",
     "ErrorBody",
     "ErrorInfo",
     "JobEventStream",
@@ -54,10 +57,11 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
     for status, text in (
         (400, "malformed body, unknown field or out-of-range value; `field` names it"),
         (401, "no API key, or one that is malformed, unknown or revoked (`unauthorized`, with `WWW-Authenticate`)"),
-        (404, "unknown model, SAE or job id; the message lists what exists"),
+        (404, "unknown model, SAE or job id, or a job file that has expired; the message lists what exists"),
         (413, "body over the size limit, or a prompt over the model's token limit"),
         (422, "a job whose estimated memory can never fit a worker (the message names the bytes), a patching job "
-              "over the model's `max_patches` (`too_many_patches`), or an `Idempotency-Key` used before with a "
+              "over the model's `max_patches` (`too_many_patches`), a result over its size bound "
+              "(`result_too_large`), or an `Idempotency-Key` used before with a "
               "different body"),
         (429, "over the key's rate limit (`rate_limited`) or the tenant's limit of unfinished jobs "
               "(`too_many_active_jobs`): retry after `Retry-After` seconds"),
@@ -186,6 +190,19 @@ CANCEL_RESPONSES: dict[int, ResponseSpec] = {
 }
 
 
+class ArtifactFile:
+    """The body of ``GET /v1/jobs/{job_id}/artifacts/{name}``: a marker for the document, which says binary."""
+
+
+ARTIFACT_RESPONSES: dict[int, ResponseSpec] = {
+    **ERROR_RESPONSES,
+    200: ResponseSpec(
+        ArtifactFile, media_type=ARTIFACT_MEDIA_TYPE, generate_examples=False,
+        description="the file: safetensors (an 8-byte header length, a JSON header naming each tensor, the data)",
+    ),
+}
+
+
 class JobEventStream:
     """The body of ``GET /v1/jobs/{job_id}/events``: a text/event-stream whose events carry :class:`JobEvent` JSON.
 
@@ -215,6 +232,9 @@ class ModelInfo(BaseModel):
     ready: bool
     max_tokens: int = Field(description="tokens per prompt, BOS included")
     max_patches: int = Field(description="patches per patching job (layers × positions × heads over its targets)")
+    max_artifact_bytes: int = Field(
+        description="bytes of the file a job may link to when its result is too large for JSON (0: none)"
+    )
     dtype: str
     weights_revision: str
     saes: list[SaeInfo]

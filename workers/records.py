@@ -146,6 +146,14 @@ class JobStore(Protocol):
 
     def get_meta(self, key: str) -> bytes | None: ...
 
+    def put_artifact(self, job_id: str, name: str, data: bytes, ttl_s: int) -> None:
+        """Keep a job's file (a large result) for ``ttl_s`` seconds; the API serves it to the job's owner."""
+        ...
+
+    def get_artifact(self, job_id: str, name: str) -> bytes | None:
+        """The file, or ``None`` once it has expired (or was never made)."""
+        ...
+
 
 def _event_for(before: JobRecord | None, after: JobRecord, seq: int) -> JobEvent | None:
     if before is not None and (before.status, before.progress) == (after.status, after.progress):
@@ -167,6 +175,7 @@ class MemoryJobStore:
         self._events: dict[str, list[JobEvent]] = defaultdict(list)
         self._idempotency: dict[tuple[str, str], str] = {}
         self._meta: dict[str, bytes] = {}
+        self._artifacts: dict[tuple[str, str], tuple[float, bytes]] = {}
         self._seq = 0
         self._order: dict[str, int] = {}
 
@@ -256,6 +265,17 @@ class MemoryJobStore:
     def get_meta(self, key: str) -> bytes | None:
         with self._lock:
             return self._meta.get(key)
+
+    def put_artifact(self, job_id: str, name: str, data: bytes, ttl_s: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._artifacts = {k: v for k, v in self._artifacts.items() if v[0] > now}  # expired ones go now
+            self._artifacts[(job_id, name)] = (now + ttl_s, data)
+
+    def get_artifact(self, job_id: str, name: str) -> bytes | None:
+        with self._lock:
+            held = self._artifacts.get((job_id, name))
+        return held[1] if held is not None and held[0] > time.monotonic() else None
 
 
 class RedisJobStore:
@@ -384,4 +404,14 @@ class RedisJobStore:
 
     def get_meta(self, key: str) -> bytes | None:
         raw = self._r.get(f"{self._p}meta:{key}")
+        return raw if isinstance(raw, bytes) else None
+
+    def _artifact(self, job_id: str, name: str) -> str:
+        return f"{self._p}artifact:{job_id}:{name}"
+
+    def put_artifact(self, job_id: str, name: str, data: bytes, ttl_s: int) -> None:
+        self._r.set(self._artifact(job_id, name), data, ex=ttl_s)
+
+    def get_artifact(self, job_id: str, name: str) -> bytes | None:
+        raw = self._r.get(self._artifact(job_id, name))
         return raw if isinstance(raw, bytes) else None

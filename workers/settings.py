@@ -165,6 +165,7 @@ class WorkerSettings(EnvSettings):
     pool_max_bytes: int = Field(8 * 1024**3, ge=0, validation_alias="INTERP_POOL_MAX_BYTES")
     sae_pool_max_bytes: int = Field(2 * 1024**3, gt=0, validation_alias="INTERP_SAE_POOL_MAX_BYTES")
     job_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias="INTERP_JOB_TTL_S")
+    artifact_ttl_s: int = Field(3600, gt=0, validation_alias="INTERP_ARTIFACT_TTL_S")
     cache_ttl_s: int = Field(24 * 3600, gt=0, validation_alias="INTERP_CACHE_TTL_S")
     cache_max_bytes: int = Field(2 * 1024**3, ge=0, validation_alias="INTERP_CACHE_MAX_BYTES")
     cache_max_entry_bytes: int = Field(256 * 1024**2, ge=0, validation_alias="INTERP_CACHE_MAX_ENTRY_BYTES")

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from celery import Celery, Task
@@ -25,6 +26,7 @@ from workers.celery_app import WEBHOOK_QUEUE, task_name
 from workers.core.activations import forward_reader
 from workers.core.errors import CoreError, JobCancelledError
 from workers.kinds import KINDS, job_spec_adapter
+from workers.kinds.artifacts import ArtifactLink, artifact_url
 from workers.kinds.context import JobContext
 from workers.lifecycle import fail, finish, start
 from workers.log_context import log_context
@@ -155,6 +157,12 @@ def _finished(kind: str, record: JobRecord, seconds: float | None) -> None:
                                           "seconds": None if seconds is None else round(seconds, 4)})
 
 
+def _save_artifact(runtime: WorkerRuntime, job_id: str, name: str, data: bytes) -> ArtifactLink:
+    ttl_s = runtime.settings.artifact_ttl_s
+    runtime.store.put_artifact(job_id, name, data, ttl_s)
+    return ArtifactLink(name=name, url=artifact_url(job_id, name), bytes=len(data), expires_at=time.time() + ttl_s)
+
+
 def _run(runtime: WorkerRuntime, kind: str, record: JobRecord) -> JobRecord | None:
     """The running job's work, and the record it ends with."""
     store, job_id = runtime.store, record.id
@@ -176,6 +184,7 @@ def _run(runtime: WorkerRuntime, kind: str, record: JobRecord) -> JobRecord | No
             progress=reporter.progress,
             should_cancel=reporter.should_cancel,
             load_sae=lambda sae_id: runtime.sae(hooked, sae_id),
+            save_artifact=partial(_save_artifact, runtime, job_id),
         )
         core_started = time.perf_counter()
         result = KINDS[kind].run(ctx, spec).model_dump(mode="json")

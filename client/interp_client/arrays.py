@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from interp_client.models import AttributionResult, PatchingResult, SaeFeaturesResult
 
-__all__ = ["attribution_arrays", "feature_arrays", "patching_arrays", "to_array"]
+__all__ = ["attribution_arrays", "feature_arrays", "patching_arrays", "read_safetensors", "to_array"]
 
 
 def to_array(values: list[Any]) -> NDArray[np.float64]:
@@ -37,3 +37,11 @@ def attribution_arrays(result: AttributionResult) -> dict[str, NDArray[np.float6
 def feature_arrays(result: SaeFeaturesResult) -> list[NDArray[np.float64]]:
     """The feature's activation at each token, one array per prompt."""
     return [to_array(prompt.activations) for prompt in result.prompts]
+
+
+def read_safetensors(data: bytes) -> dict[str, NDArray[Any]]:
+    """A result's file (``Client.artifact``) as arrays by tensor name: ``"{prompt}/{hook}"`` and, with ``top_k``,
+    ``"{prompt}/{hook}.indices"``; each hook's ``tensor`` field names its own."""
+    from safetensors.numpy import load
+
+    return load(data)

@@ -123,6 +123,10 @@ class AsyncClient:
     def _handle(self, record: JobRecord) -> AsyncJob[Result]:
         return AsyncJob(self, record, cast("type[Result]", KINDS[record.kind].result))
 
+    async def artifact(self, link: wire.ArtifactLink) -> bytes:
+        """The file a result links to (``result.artifact``), as :meth:`interp_client.Client.artifact`."""
+        return (await self._request("GET", link.url)).content
+
     # -- models --------------------------------------------------------------------------------------------------
 
     async def models(self) -> list[wire.ModelInfo]:

@@ -125,6 +125,11 @@ class Client:
     def _handle(self, record: JobRecord) -> Job[Result]:
         return Job(self, record, cast("type[Result]", KINDS[record.kind].result))
 
+    def artifact(self, link: wire.ArtifactLink) -> bytes:
+        """The file a result links to (``result.artifact``): safetensors bytes, which
+        :func:`interp_client.arrays.read_safetensors` turns into arrays by tensor name."""
+        return self._request("GET", link.url).content
+
     # -- models --------------------------------------------------------------------------------------------------
 
     def models(self) -> list[wire.ModelInfo]:

@@ -32,6 +32,10 @@ class ActivationsSpec(TypedDict, closed=True):
     """
     a served model id (GET /v1/models)
     """
+    output: NotRequired[Literal["auto", "json", "safetensors"]]
+    """
+    auto: JSON up to 1000000 bytes of values, else a safetensors file the result links to; json: refuse a larger result; safetensors: always the file
+    """
     positions: NotRequired[list[int] | None]
     """
     positions to keep, negative from the end (all when absent)
@@ -44,6 +48,29 @@ class ActivationsSpec(TypedDict, closed=True):
     top_k: NotRequired[int | None]
     """
     keep the k largest |values| of the last axis, with their indices
+    """
+
+
+class ArtifactLink(TypedDict):
+    bytes: int
+    """
+    the file's size
+    """
+    expires_at: float
+    """
+    when the file is deleted (Unix seconds); the job record lasts longer
+    """
+    format: NotRequired[str]
+    """
+    always safetensors: tensors by name, no code in the file
+    """
+    name: str
+    """
+    the file's name, unique within the job
+    """
+    url: str
+    """
+    the path to GET it from, with the job's API key
     """
 
 
@@ -193,9 +220,13 @@ class HookValues(TypedDict):
     """
     with top_k: the axis top_k replaced
     """
-    values: list[Any]
+    tensor: NotRequired[str | None]
     """
-    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    with an artifact: the values' tensor name in the file (the indices are `{tensor}.indices`)
+    """
+    values: list[Any] | None
+    """
+    the numbers; null when they are in the result's `artifact`
     """
 
 
@@ -216,7 +247,7 @@ class JobEvent(TypedDict):
 class JointEffect(TypedDict):
     raw_value: float
     """
-    the metric with every sender patched at once
+    the metric with every head patched at once
     """
     value: float | None
     """
@@ -353,9 +384,9 @@ class PatchingSpec(TypedDict, closed=True):
     """
     path: which inputs of the receivers carry the senders' effect
     """
-    receivers: NotRequired[list[list[int]] | None]
+    receivers: NotRequired[list[list[int]] | Literal["logits"] | None]
     """
-    path: the receiver heads, [[layer, head], …]; required by method path
+    path: the receiver heads, [[layer, head], …], or "logits" for each sender's direct path into the final residual (name movers); required by method path
     """
     senders: NotRequired[list[list[int]] | None]
     """
@@ -363,7 +394,11 @@ class PatchingSpec(TypedDict, closed=True):
     """
     targets: NotRequired[list[Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "attn_out_all_pos", "mlp_out_all_pos", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v", "head_q_by_pos", "head_k_by_pos", "head_v_by_pos", "head_pattern", "head_pattern_by_pos", "head_pattern_dest_src", "every_block"]]]
     """
-    exact and attribution: granularities; each gives one layer×position(×head) grid
+    exact and attribution: granularities; each gives one layer×position(×head) grid (may be empty when `together` is given)
+    """
+    together: NotRequired[list[list[int]] | None]
+    """
+    exact: heads whose outputs (attn.hook_z) are also patched all at once, at `positions` (all when absent): a circuit's joint effect, in the result's `together`
     """
     wrong_answer: NotRequired[str | None]
     """
@@ -374,9 +409,9 @@ class PatchingSpec(TypedDict, closed=True):
 class PathDetails(TypedDict):
     joint: JointEffect
     receiver_inputs: list[str]
-    receivers: list[list[int]]
+    receivers: list[list[int]] | Literal["logits"]
     """
-    [[layer, head], …] whose inputs carried the senders' effect
+    [[layer, head], …] whose inputs carried the senders' effect, or "logits" (the direct path)
     """
 
 
@@ -625,6 +660,10 @@ class WebhookDelivery(TypedDict):
 
 
 class ActivationsResult(TypedDict):
+    artifact: NotRequired[ArtifactLink | None]
+    """
+    the safetensors file holding the values, when they were too many for JSON
+    """
     model: str
     prompts: list[PromptHooks]
     """
@@ -825,6 +864,10 @@ class ModelInfo(TypedDict):
     family: NotRequired[str | None]
     hook_names: NotRequired[list[str] | None]
     id: str
+    max_artifact_bytes: int
+    """
+    bytes of the file a job may link to when its result is too large for JSON (0: none)
+    """
     max_patches: int
     """
     patches per patching job (layers × positions × heads over its targets)
@@ -863,6 +906,10 @@ class PatchingResult(TypedDict):
     """
     schema_version: NotRequired[int]
     targets: dict[str, PatchGrid]
+    together: NotRequired[JointEffect | None]
+    """
+    exact with the spec's `together`: the metric with those heads patched at once
+    """
     tokens: list[str]
     """
     the clean prompt's tokens, BOS first

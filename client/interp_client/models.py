@@ -52,6 +52,10 @@ class ActivationsSpec(BaseModel):
     """
     a served model id (GET /v1/models)
     """
+    output: Literal["auto", "json", "safetensors"] = "auto"
+    """
+    auto: JSON up to 1000000 bytes of values, else a safetensors file the result links to; json: refuse a larger result; safetensors: always the file
+    """
     positions: list[int] | None = None
     """
     positions to keep, negative from the end (all when absent)
@@ -64,6 +68,32 @@ class ActivationsSpec(BaseModel):
     top_k: TopK | None = None
     """
     keep the k largest |values| of the last axis, with their indices
+    """
+
+
+class ArtifactLink(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+    )
+    bytes: Annotated[int, Field(ge=0)]
+    """
+    the file's size
+    """
+    expires_at: float
+    """
+    when the file is deleted (Unix seconds); the job record lasts longer
+    """
+    format: str = "safetensors"
+    """
+    always safetensors: tensors by name, no code in the file
+    """
+    name: str
+    """
+    the file's name, unique within the job
+    """
+    url: str
+    """
+    the path to GET it from, with the job's API key
     """
 
 
@@ -266,9 +296,13 @@ class HookValues(BaseModel):
     """
     with top_k: the axis top_k replaced
     """
-    values: list[Any]
+    tensor: str | None = None
     """
-    nested lists of numbers, one level per axis in `axes` order; null where undefined
+    with an artifact: the values' tensor name in the file (the indices are `{tensor}.indices`)
+    """
+    values: list[Any] | None
+    """
+    the numbers; null when they are in the result's `artifact`
     """
 
 
@@ -298,7 +332,7 @@ class JointEffect(BaseModel):
     )
     raw_value: float
     """
-    the metric with every sender patched at once
+    the metric with every head patched at once
     """
     value: float | None
     """
@@ -461,9 +495,9 @@ class PatchingSpec(BaseModel):
     """
     path: which inputs of the receivers carry the senders' effect
     """
-    receivers: list[list[int]] | None = None
+    receivers: list[list[int]] | Literal["logits"] | None = None
     """
-    path: the receiver heads, [[layer, head], …]; required by method path
+    path: the receiver heads, [[layer, head], …], or "logits" for each sender's direct path into the final residual (name movers); required by method path
     """
     senders: list[list[int]] | None = None
     """
@@ -471,10 +505,14 @@ class PatchingSpec(BaseModel):
     """
     targets: Annotated[
         list[Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "attn_out_all_pos", "mlp_out_all_pos", "head_out", "head_out_by_pos", "head_q", "head_k", "head_v", "head_q_by_pos", "head_k_by_pos", "head_v_by_pos", "head_pattern", "head_pattern_by_pos", "head_pattern_dest_src", "every_block"]] | None,
-        Field(max_length=19, min_length=1),
+        Field(max_length=19),
     ] = None
     """
-    exact and attribution: granularities; each gives one layer×position(×head) grid
+    exact and attribution: granularities; each gives one layer×position(×head) grid (may be empty when `together` is given)
+    """
+    together: list[list[int]] | None = None
+    """
+    exact: heads whose outputs (attn.hook_z) are also patched all at once, at `positions` (all when absent): a circuit's joint effect, in the result's `together`
     """
     wrong_answer: str | None = None
     """
@@ -488,9 +526,9 @@ class PathDetails(BaseModel):
     )
     joint: JointEffect
     receiver_inputs: list[str]
-    receivers: list[list[int]]
+    receivers: list[list[int]] | Literal["logits"]
     """
-    [[layer, head], …] whose inputs carried the senders' effect
+    [[layer, head], …] whose inputs carried the senders' effect, or "logits" (the direct path)
     """
 
 
@@ -808,6 +846,10 @@ class ActivationsResult(BaseModel):
     model_config = ConfigDict(
         use_attribute_docstrings=True,
     )
+    artifact: ArtifactLink | None = None
+    """
+    the safetensors file holding the values, when they were too many for JSON
+    """
     model: str
     prompts: list[PromptHooks]
     """
@@ -1048,6 +1090,10 @@ class ModelInfo(BaseModel):
     family: str | None = None
     hook_names: list[str] | None = None
     id: str
+    max_artifact_bytes: int
+    """
+    bytes of the file a job may link to when its result is too large for JSON (0: none)
+    """
     max_patches: int
     """
     patches per patching job (layers × positions × heads over its targets)
@@ -1092,6 +1138,10 @@ class PatchingResult(PatchingMethods):
     """
     schema_version: int = 1
     targets: dict[str, PatchGrid]
+    together: JointEffect | None = None
+    """
+    exact with the spec's `together`: the metric with those heads patched at once
+    """
     tokens: list[str]
     """
     the clean prompt's tokens, BOS first

@@ -1,4 +1,5 @@
-"""``/v1/jobs``: submit, read, list, cancel, and stream a job's events. Thin: records, queue and checks do the work."""
+"""``/v1/jobs``: submit, read, list, cancel, stream a job's events and fetch its files. Thin: records, queue and
+checks do the work."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.auth import Principal
 from service.deps import Services
-from service.errors import ApiError, JobNotFoundError
+from service.errors import ApiError, ArtifactNotFoundError, JobNotFoundError
 from service.job_body import JobSubmission, decode_submission, is_submission
 from service.limits import ACTIVE_RETRY_AFTER_S, TooManyActiveJobsError
 from service.metrics import JOBS_SUBMITTED
 from service.preflight import preflight
 from service.schemas import (
+    ARTIFACT_RESPONSES,
     CANCEL_RESPONSES,
     ERROR_RESPONSES,
     EVENTS_RESPONSES,
@@ -32,6 +34,7 @@ from service.schemas import (
 )
 from workers.core.checks import quote
 from workers.kinds import JobSpec
+from workers.kinds.artifacts import ARTIFACT_MEDIA_TYPE
 from workers.lifecycle import cancel, fail
 from workers.records import TERMINAL, JobError, JobRecord, new_job_id
 
@@ -43,6 +46,9 @@ _UNQUEUED = JobError(code="unavailable", message="the broker was unreachable; re
 
 Wait = Annotated[
     float | None, Parameter(query="wait", ge=0, le=600, description="long-poll: seconds to wait for the job to end")
+]
+ArtifactName = Annotated[
+    str, Parameter(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="as the result's `artifact.name` says")
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -225,3 +231,20 @@ class JobController(Controller):
                     return
 
         return ServerSentEvent(stream())
+
+    @get(
+        "/{job_id:str}/artifacts/{name:str}",
+        operation_id="get_job_artifact",
+        responses=ARTIFACT_RESPONSES,
+        media_type=ARTIFACT_MEDIA_TYPE,
+        sync_to_thread=True,
+        summary="A file the job's result links to (safetensors), until it expires",
+    )
+    def artifact(self, job_id: str, name: ArtifactName, services: Services, principal: Principal) -> Response[bytes]:
+        _owned(services, job_id, principal.tenant)
+        data = services.store.get_artifact(job_id, name)
+        if data is None:
+            link = "the result's `artifact` says its name and when it expires"
+            raise ArtifactNotFoundError(f"job {job_id!r} has no file {name!r} (now): {link}", field="name")
+        return Response(data, media_type=ARTIFACT_MEDIA_TYPE,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -288,3 +288,44 @@ def deployment(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def client(deployment: Deployment) -> Iterator[httpx.Client]:
     with deployment.http(timeout=60) as http:
         yield http
+
+
+def gemma_registry(directory: Path) -> Path:
+    """A registry serving only Gemma 3 270M (and its SAEs that are installed), for the Gemma tests' worker."""
+    from workers.core.registry import Registry
+
+    entry = Registry.default().get("gemma-3-270m")
+    lines = [
+        "allow_downloads = false",
+        "[models.gemma-3-270m]",
+        'source = { kind = "gguf_package" }',
+        f'weights_revision = "{entry.weights_revision}"',
+        "max_tokens = 1024",
+    ]
+    for sae in entry.saes:
+        if sae.path is not None and sae.path.is_dir():
+            lines += ["[[models.gemma-3-270m.saes]]", f'id = "{sae.id}"', f'hook = "{sae.hook}"']
+            lines.append(f'path = "{sae.path}"')
+    path = directory / "gemma-registry.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="package")
+def gemma_service(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path
+) -> Iterator[tuple[Deployment, httpx.Client]]:
+    """One worker serving Gemma 3 270M and the API, shared by every Gemma test module here (one model load)."""
+    directory = tmp_path_factory.mktemp("gemma")
+    dep = make_deployment(redis_url, directory, INTERP_CACHE_DIR=str(model_cache_dir),
+                          INTERP_JOB_MEMORY_BYTES=str(8 * 1024**3))
+    dep.env["INTERP_REGISTRY"] = str(gemma_registry(directory))
+    dep.env["INTERP_MODEL_GROUPS"] = f"gemma-3-270m={dep.group('gemma-3-270m')}"
+    try:
+        dep.start_worker(models=("gemma-3-270m",))
+        url = dep.start_api()
+        with dep.http(url, timeout=300) as client:
+            yield dep, client
+    finally:
+        dep.stop()
+        dep.redis.delete(f"interp.models.{dep.group('gemma-3-270m')}")

@@ -135,6 +135,8 @@ def test_another_tenants_job_is_a_404_like_one_that_never_existed(dep: Deploymen
         same(alice.get(f"/v1/jobs/{job['id']}", params={"wait": 1}), alice.get(f"/v1/jobs/{missing}"))
         same(alice.get(f"/v1/jobs/{job['id']}/events"), alice.get(f"/v1/jobs/{missing}/events"))
         same(alice.delete(f"/v1/jobs/{job['id']}"), alice.delete(f"/v1/jobs/{missing}"))
+        same(alice.get(f"/v1/jobs/{job['id']}/artifacts/a.safetensors"),
+             alice.get(f"/v1/jobs/{missing}/artifacts/a.safetensors"))
         assert bob.get(f"/v1/jobs/{job['id']}").json()["status"] == "queued"  # alice's cancel did nothing
         assert job["id"] not in [j["id"] for j in alice.get("/v1/jobs", params={"limit": 100}).json()["items"]]
         assert bob.delete(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"

@@ -6,18 +6,14 @@ every field of the core result (:func:`tests.carried.assert_carried`) within the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from tests.carried import assert_carried
-from tests.integration.conftest import Deployment, make_deployment
+from tests.integration.conftest import Deployment
 from workers.core.attribution import AttributionRequest, TargetSpec, run_attribution
 from workers.core.hooked_model import HookedModel
 from workers.core.patching import PatchingRequest, run_patching
-from workers.core.registry import Registry
 from workers.kinds.attribution import AttributionResult
 from workers.kinds.patching import PatchingResult
 
@@ -33,43 +29,6 @@ IOI = {
     "targets": ["resid_pre"],
     "layers": [0, 4, 8, 12, 17],
 }
-
-
-def _gemma_registry(directory: Path) -> Path:
-    entry = Registry.default().get("gemma-3-270m")
-    lines = [
-        "allow_downloads = false",
-        "[models.gemma-3-270m]",
-        'source = { kind = "gguf_package" }',
-        f'weights_revision = "{entry.weights_revision}"',
-        "max_tokens = 1024",
-    ]
-    for sae in entry.saes:
-        if sae.path is not None and sae.path.is_dir():
-            lines += ["[[models.gemma-3-270m.saes]]", f'id = "{sae.id}"', f'hook = "{sae.hook}"']
-            lines.append(f'path = "{sae.path}"')
-    path = directory / "gemma-registry.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def gemma_service(
-    redis_url: str, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path
-) -> Iterator[tuple[Deployment, httpx.Client]]:
-    directory = tmp_path_factory.mktemp("gemma")
-    dep = make_deployment(redis_url, directory, INTERP_CACHE_DIR=str(model_cache_dir),
-                          INTERP_JOB_MEMORY_BYTES=str(8 * 1024**3))
-    dep.env["INTERP_REGISTRY"] = str(_gemma_registry(directory))
-    dep.env["INTERP_MODEL_GROUPS"] = f"gemma-3-270m={dep.group('gemma-3-270m')}"
-    try:
-        dep.start_worker(models=("gemma-3-270m",))
-        url = dep.start_api()
-        with dep.http(url, timeout=300) as client:
-            yield dep, client
-    finally:
-        dep.stop()
-        dep.redis.delete(f"interp.models.{dep.group('gemma-3-270m')}")
 
 
 def test_ioi_patching_job_matches_the_core(gemma_service: tuple[Deployment, httpx.Client], gemma: HookedModel) -> None:

@@ -1,4 +1,5 @@
-"""``modadd-113`` over HTTP: patching and attribution jobs run on the shipped grokked model like on any other.
+"""``modadd-113`` over HTTP: patching and attribution jobs run on the shipped grokked model like on any other, and
+activations jobs read its embedding, whose Fourier spectrum shows the key frequencies of the algorithm it learned.
 
 ``interp serve`` (embedded: no broker) is started on a registry serving only ``modadd-113`` from the package's
 weights, so the test loads nothing else.
@@ -15,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+import torch
 
 from tests.integration.conftest import INTERP, REPO_ROOT, free_port
+from tests.unit.workers.core.test_modadd import KEY_FREQUENCIES, P, frequency_shares
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +88,27 @@ def test_attribution_runs_on_it(served: str) -> None:
         result = _run(client, body)
     assert result["tokens"] == ["3", "5", "="]
     assert len(result["scores"]) == 3
+
+
+def test_the_embeddings_key_frequencies_through_activations_jobs(served: str) -> None:
+    """Every number's embedding read over HTTP (``hook_embed`` at the two number positions of ``a b =``), then its
+    discrete Fourier spectrum over the 113 inputs: a few key frequencies hold most of the norm."""
+    numbers = [*range(P), 0]  # pairs of numbers per prompt; the last pair's second is a filler
+    prompts = [f"{numbers[i]} {numbers[i + 1]} =" for i in range(0, P, 2)]
+    rows: list[list[float]] = []
+    with httpx.Client(base_url=served, timeout=60) as client:
+        for start in range(0, len(prompts), 16):
+            body = {"kind": "activations", "model": "modadd-113", "prompts": prompts[start : start + 16],
+                    "hooks": ["hook_embed"], "positions": [0, 1]}
+            for prompt in _run(client, body)["prompts"]:
+                part = prompt["hooks"]["hook_embed"]
+                assert part["axes"] == ["position", "d_model"] and part["labels"]["position"] == prompt["tokens"][:2]
+                rows.extend(part["values"])
+    embedding = torch.tensor(rows[:P])
+    assert embedding.shape == (P, 128)
+    shares = frequency_shares(embedding)
+    top = shares.argsort(descending=True)[:KEY_FREQUENCIES]
+    held = shares[top].sum().item()
+    print(f"modadd-113 key frequencies {top.tolist()} hold {held:.1%} of the embedding's squared norm; "
+          + ", ".join(f"{k}: {shares[k].item():.1%}" for k in top.tolist()))
+    assert held > 0.6 and shares[0].item() < 0.05

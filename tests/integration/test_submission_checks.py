@@ -31,8 +31,9 @@ ATTRIBUTION = {"kind": "attribution", "model": "tiny-gpt2", "prompt": "When Mary
 STEER = {"kind": "steer", "model": "tiny-gpt2", "prompt": "hello", "sae": "res-1", "feature": 3}
 
 ACTIVATIONS = {"kind": "activations", "model": "tiny-gpt2", "prompt": "hello", "hooks": ["blocks.0.hook_resid_post"]}
-TOO_LARGE = {**ACTIVATIONS, "prompt": None, "prompts": ["x" * 120] * 16, "hooks": ["blocks.*.mlp.hook_post"]}
-"""16 prompts × 2 layers × 121 positions × d_mlp 256, float32: over the 1 MB bound, unsliced."""
+TOO_LARGE = {**ACTIVATIONS, "prompt": None, "prompts": ["x" * 120] * 16, "hooks": ["blocks.*.mlp.hook_post"],
+             "output": "json"}
+"""16 prompts × 2 layers × 121 positions × d_mlp 256, float32: over the 1 MB bound of JSON, unsliced."""
 
 MISTAKES: list[tuple[str, dict[str, Any], str, str]] = [
     ("multi-token answer", {**PAIR, "answer": "two tokens"}, "not_single_token", "answer"),
@@ -41,6 +42,7 @@ MISTAKES: list[tuple[str, dict[str, Any], str, str]] = [
     ("layer out of range", {**PAIR, "layers": [0, 7]}, "out_of_range", "layers"),
     ("position out of range", {**PAIR, "positions": [400]}, "out_of_range", "positions"),
     ("receiver out of range", {**PAIR, "method": "path", "receivers": [[9, 0]]}, "out_of_range", "receivers"),
+    ("joint head out of range", {**PAIR, "targets": [], "together": [[0, 0], [1, 4]]}, "out_of_range", "together"),
     ("over-long pair", {**PAIR, "clean_prompt": "x" * 200, "corrupted_prompt": "y" * 200}, "prompt_too_long",
      "clean_prompt"),
     ("multi-token target", {**ATTRIBUTION, "target": {"token": "xy"}}, "not_single_token", "target.token"),

@@ -16,6 +16,7 @@ File shape (relative paths are resolved against the file's directory)::
     device = "cpu"                       # cpu | cuda | cuda:N
     max_tokens = 1024                    # per prompt
     max_patches = 50000                  # per patching job: layers × positions × heads over its targets
+    max_artifact_bytes = 67108864        # per job: a result too large for JSON comes back as a file this big
     weights_revision = "..."             # part of activation-cache keys
 
     [[models.gemma-3-270m.saes]]
@@ -42,6 +43,7 @@ from workers.core.errors import RegistryConfigError, UnknownHookError, UnknownMo
 from workers.core.hooks import parse_hook_name
 
 __all__ = [
+    "DEFAULT_MAX_ARTIFACT_BYTES",
     "DEFAULT_MAX_PATCHES",
     "DEFAULT_REGISTRY_FILE",
     "Dtype",
@@ -62,6 +64,7 @@ ModelFamily: TypeAlias = Literal["gpt2", "llama", "qwen2", "qwen3", "gemma2", "g
 
 DEFAULT_REGISTRY_FILE = "default_registry.toml"
 DEFAULT_MAX_PATCHES = 50_000
+DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024**2
 """Patches per patching job unless the registry says otherwise: exact patching of the IOI prompt runs about 150
 patches a second on Gemma 3 270M on 2 CPU cores (``bench patching``), so this is some five minutes of work, inside
 the kind's time limit."""
@@ -137,6 +140,7 @@ class ModelEntry:
     device: str = "cpu"
     max_tokens: int = 1024
     max_patches: int = DEFAULT_MAX_PATCHES
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     weights_revision: str = "unversioned"
     saes: tuple[SaeEntry, ...] = ()
 
@@ -352,6 +356,7 @@ class _ModelTable(_Table):
     device: Annotated[str, AfterValidator(_check_device)] = "cpu"
     max_tokens: int = Field(1024, ge=1, le=1_000_000)
     max_patches: int = Field(DEFAULT_MAX_PATCHES, ge=1, le=100_000_000)
+    max_artifact_bytes: int = Field(DEFAULT_MAX_ARTIFACT_BYTES, ge=0, le=4 * 1024**3)
     weights_revision: str | None = None
     saes: list[_SaeTable] = Field(default_factory=list)
 
@@ -377,6 +382,7 @@ class _ModelTable(_Table):
             device=self.device,
             max_tokens=self.max_tokens,
             max_patches=self.max_patches,
+            max_artifact_bytes=self.max_artifact_bytes,
             weights_revision=weights_revision,
             saes=tuple(sae.entry(base_dir) for sae in self.saes),
         )

@@ -5,6 +5,10 @@ that site at every layer of ``layers`` (every layer when ``layers`` is absent); 
 Each slice applies where its axis exists: ``positions`` to ``position`` (``query_position`` for patterns),
 ``heads`` to ``head``, ``dims`` to the feature axis (``d_model``, ``d_mlp``, ``d_head``); ``top_k`` keeps, for
 every other index, the k largest absolute values of the last axis with their indices.
+
+A result up to :data:`MAX_RESULT_BYTES` comes back as JSON; a larger one (or any, with ``output: safetensors``)
+as one safetensors file the result links to, up to the model's ``max_artifact_bytes``; larger still is refused
+before it runs (``result_too_large``, naming the bytes).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pydantic import Field
 from workers.core.checks import check_indices
 from workers.core.errors import InvalidRequestError
 from workers.core.memory import dtype_bytes, forward_bytes
+from workers.kinds.artifacts import ArtifactLink
 from workers.kinds.base import Kind, Prompt, ResultBase, ResultPart
 from workers.kinds.grids import Values
 from workers.kinds.prompts import PromptsSpec
@@ -28,11 +33,21 @@ if TYPE_CHECKING:
     from workers.kinds.context import JobContext
     from workers.kinds.view import ModelView
 
-__all__ = ["KIND", "MAX_PROMPTS", "MAX_RESULT_BYTES", "ActivationsResult", "ActivationsSpec", "site_axes"]
+__all__ = [
+    "ARTIFACT_NAME",
+    "KIND",
+    "MAX_PROMPTS",
+    "MAX_RESULT_BYTES",
+    "ActivationsResult",
+    "ActivationsSpec",
+    "site_axes",
+]
 
 MAX_PROMPTS = 16
 MAX_RESULT_BYTES = 1_000_000
-"""A result's values as float32 may take this many bytes; larger requests are refused (``result_too_large``)."""
+"""A result's values as float32 may take this many bytes in JSON; larger ones come back as a file."""
+ARTIFACT_NAME = "activations.safetensors"
+Output = Literal["auto", "json", "safetensors"]
 
 LAYER_WILDCARD = "blocks.*."
 FEATURE_AXES = frozenset({"d_model", "d_mlp", "d_head", "scale"})
@@ -109,6 +124,11 @@ class ActivationsSpec(PromptsSpec):
     top_k: int | None = Field(
         default=None, ge=1, le=1024, description="keep the k largest |values| of the last axis, with their indices"
     )
+    output: Output = Field(
+        default="auto",
+        description=f"auto: JSON up to {MAX_RESULT_BYTES} bytes of values, else a safetensors file the result links "
+        "to; json: refuse a larger result; safetensors: always the file",
+    )
 
     def hook_names(self, check_hook: HookCheck, widths: Widths) -> list[str]:
         """The hooks read, wildcards expanded, each checked against the model (``unknown_hook`` names it)."""
@@ -157,18 +177,24 @@ class ActivationsSpec(PromptsSpec):
             plans.append(Plan(name, [axis for axis, _ in axes], picks, shape))
         return plans
 
-    def result_values(self, view: ModelView) -> int:
-        """How many numbers the result holds (its hooks over every prompt, sliced)."""
-        total = 0
-        for (field, _), n_pos in zip(self.prompt_fields(), self.prompt_lengths(view), strict=True):
-            total += sum(prod(plan.shape) for plan in self.plans(view.hook, view.card, n_pos, field=field))
-        return total
+    def result_bytes(self, check_hook: HookCheck, widths: Widths, lengths: list[int]) -> int:
+        """The result's numbers (its hooks over every prompt, sliced) as float32, and with ``top_k`` their indices
+        as int32: what the JSON holds, or the file."""
+        values = 0
+        for (field, _), n_pos in zip(self.prompt_fields(), lengths, strict=True):
+            values += sum(prod(plan.shape) for plan in self.plans(check_hook, widths, n_pos, field=field))
+        return values * 4 * (2 if self.top_k is not None else 1)
+
+    def as_file(self, size: int) -> bool:
+        return self.output == "safetensors" or (self.output == "auto" and size > MAX_RESULT_BYTES)
 
     def check(self, view: ModelView) -> None:
-        size = self.result_values(view) * 4 * (2 if self.top_k is not None else 1)
-        if size > MAX_RESULT_BYTES:
+        size = self.result_bytes(view.hook, view.card, self.prompt_lengths(view))
+        bound = view.entry.max_artifact_bytes if self.as_file(size) else MAX_RESULT_BYTES
+        if size > bound:
+            where = "as a file (the model's max_artifact_bytes)" if self.as_file(size) else "as JSON"
             raise InvalidRequestError(
-                f"the result would take {size} bytes (float32 values), over the bound of {MAX_RESULT_BYTES}: "
+                f"the result would take {size} bytes (float32 values), over the bound of {bound} {where}: "
                 "slice it with positions, heads, dims, layers or top_k",
                 field="hooks",
                 code="result_too_large",
@@ -194,9 +220,13 @@ class HookValues(ResultPart):
         description="per axis the label of every index: token strings for positions, the kept index otherwise, "
         "the rank for top_k"
     )
-    values: Values
+    values: Values | None = Field(description="the numbers; null when they are in the result's `artifact`")
     indices: Values | None = Field(default=None, description="with top_k: each value's index on the sliced axis")
     sliced_axis: str | None = Field(default=None, description="with top_k: the axis top_k replaced")
+    tensor: str | None = Field(
+        default=None,
+        description="with an artifact: the values' tensor name in the file (the indices are `{tensor}.indices`)",
+    )
 
 
 class PromptHooks(ResultPart):
@@ -207,6 +237,9 @@ class PromptHooks(ResultPart):
 class ActivationsResult(ResultBase):
     model: str
     prompts: list[PromptHooks] = Field(description="one per prompt, in request order")
+    artifact: ArtifactLink | None = Field(
+        default=None, description="the safetensors file holding the values, when they were too many for JSON"
+    )
 
 
 def _labels(plan: Plan, sizes: list[int], tokens: list[str], top_k: int | None) -> dict[str, list[str | int]]:
@@ -223,15 +256,19 @@ def _labels(plan: Plan, sizes: list[int], tokens: list[str], top_k: int | None) 
 
 
 def run(ctx: JobContext, spec: ActivationsSpec) -> ActivationsResult:
+    import torch
+
     from workers.core.progress import check_cancelled
     from workers.core.slicing import select
 
     model = ctx.model
-    prompts = []
     fields = spec.prompt_fields()
-    for done, (field, prompt) in enumerate(fields):
+    tokenized = [model.tokenize(prompt, field=field) for field, prompt in fields]
+    to_file = spec.as_file(spec.result_bytes(model.hook, model.facts, [tokens.shape[1] for tokens in tokenized]))
+    tensors: dict[str, torch.Tensor] = {}
+    prompts = []
+    for done, ((field, _), tokens) in enumerate(zip(fields, tokenized, strict=True)):
         check_cancelled(ctx.should_cancel)
-        tokens = model.tokenize(prompt, field=field)
         strings = model.token_strings(tokens)
         plans = spec.plans(model.hook, model.facts, tokens.shape[1], field=field)
         cache = ctx.reader(tokens, [plan.hook for plan in plans])
@@ -243,17 +280,28 @@ def run(ctx: JobContext, spec: ActivationsSpec) -> ActivationsResult:
             sliced = None
             if spec.top_k is not None:
                 sliced, axes[-1] = axes[-1], "top_k"
+            name = f"{done}/{plan.hook}" if to_file else None
+            if name is not None:
+                tensors[name] = values.contiguous().cpu()
+                if indices is not None:
+                    tensors[f"{name}.indices"] = indices.to(torch.int32).contiguous().cpu()
             hooks[plan.hook] = HookValues(
                 shape=list(values.shape),
                 axes=axes,
                 labels=_labels(plan, list(tensor.shape), strings, spec.top_k),
-                values=values.tolist(),
-                indices=None if indices is None else indices.tolist(),
+                values=None if to_file else values.tolist(),
+                indices=None if to_file or indices is None else indices.tolist(),
                 sliced_axis=sliced,
+                tensor=name,
             )
         prompts.append(PromptHooks(tokens=strings, hooks=hooks))
         ctx.progress((done + 1) / len(fields))
-    return ActivationsResult(model=model.model_id, prompts=prompts)
+    artifact = None
+    if to_file:
+        from safetensors.torch import save
+
+        artifact = ctx.save_artifact(ARTIFACT_NAME, save(tensors, metadata={"model": model.model_id}))
+    return ActivationsResult(model=model.model_id, prompts=prompts, artifact=artifact)
 
 
 KIND = Kind(spec=ActivationsSpec, result=ActivationsResult, run=run, soft_limit_s=60.0, hard_limit_s=90.0)

@@ -1,4 +1,5 @@
-"""What a kind's runner gets besides its spec: the loaded model, a cached activation reader, progress, cancel.
+"""What a kind's runner gets besides its spec: the loaded model, a cached activation reader, progress, cancel,
+and a place to keep a file its result links to.
 
 Types only at import time: the API imports the kind table, which names this module, without importing torch.
 """
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from workers.core.progress import Progress, ShouldCancel
     from workers.core.registry import ModelEntry
     from workers.core.sae.autoencoder import Sae
+    from workers.kinds.artifacts import ArtifactLink
 
 __all__ = ["JobContext"]
 
@@ -27,3 +29,5 @@ class JobContext:
     progress: Progress
     should_cancel: ShouldCancel
     load_sae: Callable[[str], Sae]
+    save_artifact: Callable[[str, bytes], ArtifactLink]
+    """``save_artifact(name, data)``: keep ``data`` as the job's file ``name``; the link goes in the result."""

@@ -88,9 +88,10 @@ class PatchingSpec(JobSpecBase):
     answer: TokenText
     wrong_answer: TokenText | None = Field(default=None, description="required by metric logit_diff")
     metric: Literal["logit_diff", "logprob"] = "logit_diff"
-    targets: Annotated[list[PatchingTarget], Field(min_length=1, max_length=len(PATCHING_TARGETS))] = Field(
+    targets: Annotated[list[PatchingTarget], Field(max_length=len(PATCHING_TARGETS))] = Field(
         default_factory=lambda: cast(list[PatchingTarget], ["resid_pre"]),
-        description="exact and attribution: granularities; each gives one layer×position(×head) grid",
+        description="exact and attribution: granularities; each gives one layer×position(×head) grid "
+        "(may be empty when `together` is given)",
     )
     method: Literal["exact", "attribution", "path"] = "exact"
     direction: Literal["denoise", "noise"] | None = Field(
@@ -106,8 +107,10 @@ class PatchingSpec(JobSpecBase):
     positions: Annotated[list[Index], Field(min_length=1, max_length=4096)] | None = Field(
         default=None, description="exact and attribution: restrict the sweep to these positions (all when absent)"
     )
-    receivers: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
-        default=None, description="path: the receiver heads, [[layer, head], …]; required by method path"
+    receivers: Annotated[list[Head], Field(min_length=1, max_length=4096)] | Literal["logits"] | None = Field(
+        default=None,
+        description='path: the receiver heads, [[layer, head], …], or "logits" for each sender\'s direct path into '
+        "the final residual (name movers); required by method path",
     )
     senders: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
         default=None, description="path: the sender heads swept one at a time (every head when absent)"
@@ -117,6 +120,11 @@ class PatchingSpec(JobSpecBase):
         description="path: which inputs of the receivers carry the senders' effect",
     )
     freeze_mlps: bool = Field(default=False, description="path: also freeze MLP outputs at their base values")
+    together: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
+        default=None,
+        description="exact: heads whose outputs (attn.hook_z) are also patched all at once, at `positions` (all "
+        "when absent): a circuit's joint effect, in the result's `together`",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PatchingSpec:
@@ -124,6 +132,10 @@ class PatchingSpec(JobSpecBase):
             raise ValueError("wrong_answer is required when metric is logit_diff")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets must not repeat")
+        if not self.targets and self.together is None:
+            raise ValueError("targets is empty: list at least one, or heads to patch `together`")
+        if self.together is not None and self.method != "exact":
+            raise ValueError("together applies to method exact only")
         if self.method == "path" and self.receivers is None:
             raise ValueError("receivers is required when method is path")
         if self.method != "path" and (self.receivers is not None or self.senders is not None):
@@ -140,8 +152,8 @@ class PatchingSpec(JobSpecBase):
         card = view.card
         check_indices(self.layers, card.n_layers, "layers", "layer")
         check_indices(self.positions, len(clean), "positions", "position")
-        for field, heads in (("receivers", self.receivers), ("senders", self.senders)):
-            if heads is not None:
+        for field, heads in (("receivers", self.receivers), ("senders", self.senders), ("together", self.together)):
+            if heads is not None and heads != "logits":
                 check_heads([(h[0], h[1]) for h in heads], card.n_layers, card.n_heads, field)
         patches, allowed = self.patch_count(view, len(clean)), view.entry.max_patches
         if patches > allowed:
@@ -160,7 +172,7 @@ class PatchingSpec(JobSpecBase):
             return len(self.senders) if self.senders is not None else card.n_layers * card.n_heads
         singles = dict.fromkeys(s for t in self.targets for s in COMPOSITE_TARGETS.get(t, (t,)))
         sizes = {"layer": len(self.layers or ()) or card.n_layers, "position": len(self.positions or ()) or n_pos}
-        return sum(
+        return (self.together is not None) + sum(
             math.prod({**sizes, "head": card.n_kv_heads if t in _KV_TARGETS else card.n_heads}[axis]
                       for axis in TARGET_AXES[t])
             for t in singles
@@ -186,7 +198,7 @@ class PatchingSpec(JobSpecBase):
                 answer=self.answer,
                 wrong_answer=self.wrong_answer,
                 metric=self.metric,
-                receivers=tuple((h[0], h[1]) for h in self.receivers or ()),
+                receivers="logits" if self.receivers == "logits" else tuple((h[0], h[1]) for h in self.receivers or ()),
                 senders=None if self.senders is None else tuple((h[0], h[1]) for h in self.senders),
                 receiver_inputs=tuple(self.receiver_inputs),
                 direction=self.direction or PATH_DIRECTION,
@@ -203,15 +215,16 @@ class PatchingSpec(JobSpecBase):
             direction=self.direction or SWEEP_DIRECTION,
             layers=None if self.layers is None else tuple(self.layers),
             positions=None if self.positions is None else tuple(self.positions),
+            together=None if self.together is None else tuple((h[0], h[1]) for h in self.together),
         )
 
 
 class JointEffect(BaseModel):
-    """All senders patched together."""
+    """Several heads patched at once: path patching's senders, or a sweep's `together`."""
 
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
-    raw_value: float = Field(description="the metric with every sender patched at once")
+    raw_value: float = Field(description="the metric with every head patched at once")
     value: float | None = Field(description="its normalised effect; null when clean equals corrupted")
 
 
@@ -220,7 +233,9 @@ class PathDetails(BaseModel):
 
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
-    receivers: list[list[int]] = Field(description="[[layer, head], …] whose inputs carried the senders' effect")
+    receivers: list[list[int]] | Literal["logits"] = Field(
+        description='[[layer, head], …] whose inputs carried the senders\' effect, or "logits" (the direct path)'
+    )
     receiver_inputs: list[str]
     joint: JointEffect
 
@@ -238,6 +253,9 @@ class PatchingResult(ResultBase):
     normalised: bool = Field(description="false when the clean and corrupted metrics are equal")
     targets: Annotated[dict[str, PatchGrid], BeforeValidator(by_name)]
     path: PathDetails | None = Field(default=None, description="method path only")
+    together: JointEffect | None = Field(
+        default=None, description="exact with the spec's `together`: the metric with those heads patched at once"
+    )
     warnings: list[str] = Field(default_factory=list)
 
 

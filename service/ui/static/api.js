@@ -42,6 +42,26 @@ async function request(method, path, body) {
   return data;
 }
 
+/** A file a job links to (result.artifact), fetched with the page's key and saved through a temporary link. */
+export async function downloadArtifact(link) {
+  const response = await fetch(link.url, { headers: headers() });
+  if (!response.ok) {
+    let error = {};
+    try {
+      error = (await response.json()).error || {};
+    } catch {
+      error = {};
+    }
+    throw new ApiError(response.status, error);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const anchor = Object.assign(document.createElement("a"), { href: url, download: link.name });
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 export const getJob = (id) => request("GET", `/v1/jobs/${encodeURIComponent(id)}`);
 export const submitJob = (body) => request("POST", "/v1/jobs", body);
 export const listModels = () => request("GET", "/v1/models");

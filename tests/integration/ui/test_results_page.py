@@ -3,8 +3,10 @@ values behind a hover, a job followed from queued to finished over its event str
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,9 +34,13 @@ KINDS: dict[str, dict[str, Any]] = {
     "activations": {"kind": "activations", "model": "tiny-gpt2", "prompts": ["When Mary", "and"],
                     "hooks": ["blocks.1.attn.hook_z", "blocks.0.hook_resid_post"], "positions": [0, -1],
                     "heads": [3, 0], "dims": [1, 2, 3]},
+    "activations_file": {"kind": "activations", "model": "tiny-gpt2", "prompt": "When Mary",
+                         "hooks": ["blocks.*.hook_resid_post"], "top_k": 3, "output": "safetensors"},
     "attention": {"kind": "attention", **PROMPT, "layers": [1]},
     "patching": {"kind": "patching", **PAIR, "targets": ["resid_pre", "head_out", "every_block", "attn_out_all_pos"]},
     "path_patching": {"kind": "patching", **PAIR, "method": "path", "receivers": [[1, 0]]},
+    "path_to_logits": {"kind": "patching", **PAIR, "method": "path", "receivers": "logits"},
+    "heads_together": {"kind": "patching", **PAIR, "targets": [], "together": [[0, 1], [1, 2]], "positions": [1, 2]},
     "integrated_gradients": {"kind": "attribution", **PROMPT, "target": {"contrast": ["a", "b"]}},
     "saliency": {"kind": "attribution", **PROMPT, "target": {"token": "a"}, "method": "saliency"},
     "direct_logit_attribution": {"kind": "attribution", **PROMPT, "target": {"token": "a"},
@@ -93,6 +99,19 @@ def _activations(tab: Tab, result: dict[str, Any]) -> None:
     assert count(tab, 'div[data-prompt="1"] section[data-hook="blocks.0.hook_resid_post"] svg.heatmap') == 1
 
 
+def _activations_file(tab: Tab, result: dict[str, Any]) -> None:
+    hooks = result["prompts"][0]["hooks"]
+    assert count(tab, "svg.heatmap") == 0 and count(tab, "section[data-artifact] button.artifact-download") == 1
+    assert texts(tab, ".artifact-tensor") == [
+        f'in the file as tensor "{part["tensor"]}" (indices: "{part["tensor"]}.indices")' for part in hooks.values()
+    ]
+    with tab.page.expect_download() as download:
+        tab.page.click("button.artifact-download")
+    saved = Path(download.value.path())
+    assert download.value.suggested_filename == result["artifact"]["name"]
+    assert saved.stat().st_size == result["artifact"]["bytes"]
+
+
 def _attention(tab: Tab, result: dict[str, Any]) -> None:
     n = len(result["tokens"])
     assert count(tab, ".head-pattern svg.heatmap") == 4  # layer 1's four heads
@@ -113,6 +132,19 @@ def _patching(tab: Tab, result: dict[str, Any]) -> None:
     # every_block: one heatmap per component (resid_pre, attn_out, mlp_out); attn_out_all_pos: bars per layer.
     assert count(tab, 'section[data-target="every_block"] svg.heatmap') == 3
     assert count(tab, 'section[data-target="attn_out_all_pos"] .bar-row') == 2
+
+
+def _path_to_logits(tab: Tab, result: dict[str, Any]) -> None:
+    assert count(tab, 'section[data-target="senders"] svg.heatmap rect.cell') == 2 * 4
+    assert "logits (each sender's direct path)" in tab.page.inner_text(".kind-patching")
+
+
+def _together(tab: Tab, result: dict[str, Any]) -> None:
+    assert count(tab, "section[data-target]") == 0
+    (shown,) = texts(tab, ".patched-together dd")
+    value, raw = re.fullmatch(r"(\S+) \(raw (\S+)\)", shown).groups()  # type: ignore[union-attr]
+    assert float(value) == pytest.approx(result["together"]["value"], rel=1e-5)
+    assert float(raw) == pytest.approx(result["together"]["raw_value"], rel=1e-5)
 
 
 def _path(tab: Tab, result: dict[str, Any]) -> None:
@@ -186,8 +218,9 @@ def _steer(tab: Tab, result: dict[str, Any]) -> None:
 
 
 CHECKS: dict[str, Callable[[Tab, dict[str, Any]], None]] = {
-    "activations": _activations, "attention": _attention,
-    "patching": _patching, "path_patching": _path, "integrated_gradients": _integrated_gradients,
+    "activations": _activations, "activations_file": _activations_file, "attention": _attention,
+    "patching": _patching, "path_patching": _path, "path_to_logits": _path_to_logits, "heads_together": _together,
+    "integrated_gradients": _integrated_gradients,
     "saliency": _token_scores, "direct_logit_attribution": _direct_logit, "logit_lens": _logit_lens,
     "layer_integrated_gradients": _layer_ig, "sae_encode": _sae_encode, "sae_features": _sae_features,
     "steer": _steer, "head_scores": _head_scores, "integrated_gradients_auto": _integrated_gradients_auto,

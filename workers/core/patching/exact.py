@@ -9,7 +9,8 @@ The work per patch is cut three ways, all exact:
 * the forward stops before the final norm and the metric reads only the last position and the unembedding rows
   it needs (:meth:`AnswerMetric.from_final_resid`).
 
-Patches sharing a start layer go in one batch (chunked to the memory budget), each row with its own mask.
+Patches sharing a start layer go in one batch (chunked to the memory budget), each row with its own mask. A row
+may patch several units at once (:func:`joint_patch_metric`: a circuit's heads together).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def exact_patch_metrics(
     chunks = chunks_by_start_layer(by_start, rows)
     for done, (layer, indices) in enumerate(chunks, start=1):
         check_cancelled(should_cancel)
-        patched = run_patched_chunk(model, runs, [units[i] for i in indices], layer, metric)
+        patched = run_patched_chunk(model, runs, [[units[i]] for i in indices], layer, metric)
         values[indices] = patched.double()
         progress(done / len(chunks))
     if not chunks:
@@ -58,30 +59,41 @@ def exact_patch_metrics(
     return values
 
 
-def patch_masks(model: HookedModel, units: Sequence[PatchUnit], n_pos: int) -> dict[HookName, torch.Tensor]:
-    """Per hook, a boolean mask ``[rows, *index shape]`` selecting what row ``i`` (unit ``i``) replaces."""
+def joint_patch_metric(model: HookedModel, runs: PatchRuns, units: Sequence[PatchUnit], metric: AnswerMetric) -> float:
+    """The metric of the base run with every unit patched from the donor at once (one forward)."""
+    layer = min(start_layer(unit.hook) for unit in units)
+    return float(run_patched_chunk(model, runs, [units], layer, metric)[0])
+
+
+def patch_masks(
+    model: HookedModel, rows: Sequence[Sequence[PatchUnit]], n_pos: int
+) -> dict[HookName, torch.Tensor]:
+    """Per hook, a boolean mask ``[rows, *index shape]`` selecting what row ``i`` (its units) replaces."""
     masks: dict[HookName, torch.Tensor] = {}
-    for row, unit in enumerate(units):
-        mask = masks.get(unit.hook)
-        if mask is None:
-            shape = index_shape(unit.hook.site, model.facts, n_pos)
-            mask = masks[unit.hook] = torch.zeros((len(units), *shape), dtype=torch.bool, device=model.device)
-        mask[row][unit.selector] = True
+    for row, units in enumerate(rows):
+        for unit in units:
+            mask = masks.get(unit.hook)
+            if mask is None:
+                shape = index_shape(unit.hook.site, model.facts, n_pos)
+                mask = masks[unit.hook] = torch.zeros((len(rows), *shape), dtype=torch.bool, device=model.device)
+            mask[row][unit.selector] = True
     return masks
 
 
 def run_patched_chunk(
-    model: HookedModel, runs: PatchRuns, units: Sequence[PatchUnit], layer: int, metric: AnswerMetric
+    model: HookedModel, runs: PatchRuns, rows: Sequence[Sequence[PatchUnit]], layer: int, metric: AnswerMetric
 ) -> torch.Tensor:
-    """One batched forward resumed at ``layer``: row ``i`` is the base run with ``units[i]`` patched."""
+    """One batched forward resumed at ``layer``: row ``i`` is the base run with the units of ``rows[i]`` patched.
+
+    A residual patch whose start layer is ``layer`` edits the start residual; any other patch is a hook."""
     n_layers = model.facts.n_layers
-    rows, n_pos = len(units), runs.tokens.shape[1]
+    n_rows, n_pos = len(rows), runs.tokens.shape[1]
     start_hook = HookName(layer, "hook_resid_pre") if layer < n_layers else final_resid(n_layers)
-    start = runs.base[str(start_hook)].expand(rows, -1, -1)
+    start = runs.base[str(start_hook)].expand(n_rows, -1, -1)
     hooks: dict[str | HookName, Sequence[HookFn]] = {}
-    for hook, mask in patch_masks(model, units, n_pos).items():
+    for hook, mask in patch_masks(model, rows, n_pos).items():
         donor = runs.donor[str(hook)]
-        if hook.site in RESIDUAL_SITES:
+        if hook.site in RESIDUAL_SITES and start_layer(hook) == layer:
             start = torch.where(mask, donor, start)
         else:
             hooks[str(hook)] = [_replace_where(mask, donor)]
@@ -90,7 +102,7 @@ def run_patched_chunk(
             return metric.from_final_resid(model, start)
     last = str(final_resid(n_layers))
     result = model.run(
-        runs.tokens.expand(rows, -1),
+        runs.tokens.expand(n_rows, -1),
         hooks=hooks,
         cache=[last],
         start_at_layer=layer,

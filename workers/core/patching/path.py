@@ -8,6 +8,9 @@ For each sender set S, two batched forwards (many sender sets per batch):
 2. the base run, resumed at the first receiver layer after S, with only the receivers' recorded inputs
    patched in; nothing else is frozen. Its metric is the path-patched metric.
 
+With ``receivers="logits"`` the path is the sender's direct one into the final residual (the IOI paper's name
+movers): the first forward runs to the end, every other head frozen, and its metric is the path-patched metric.
+
 A sender at or after every receiver's layer, or whose output is the same in both runs, has no path: its metric
 is the base metric exactly and no forward runs.
 """
@@ -24,7 +27,7 @@ from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric, normalised_effect
 from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
-from workers.core.patching.request import PathPatchingRequest, tokenize_pair
+from workers.core.patching.request import LOGITS, PathPatchingRequest, tokenize_pair
 from workers.core.patching.results import JointEffect, PathPatchingResult, TargetResult
 from workers.core.patching.runs import final_resid
 from workers.core.patching.sweep import UNDEFINED_NORMALISATION
@@ -46,7 +49,10 @@ def run_path_patching(
     metric = AnswerMetric.for_model(model, request.metric, request.answer, request.wrong_answer)
     pair = tokenize_pair(model, request.clean_prompt, request.corrupted_prompt)
     facts = model.facts
-    receivers = check_heads(request.receivers, facts.n_layers, facts.n_heads, "receivers")
+    to_logits = request.receivers == LOGITS
+    receivers = [] if isinstance(request.receivers, str) else check_heads(
+        request.receivers, facts.n_layers, facts.n_heads, "receivers"
+    )
     every_head = [(layer, head) for layer in range(facts.n_layers) for head in range(facts.n_heads)]
     senders = (
         every_head
@@ -76,7 +82,8 @@ def run_path_patching(
     sets: list[list[Head]] = [[sender] for sender in senders]
     if len(senders) > 1:
         sets.append(list(senders))
-    engine = _PathEngine(model, base_tokens, base, donor, receivers, receiver_hooks, request.freeze_mlps, metric)
+    engine = _PathEngine(model, base_tokens, base, donor, receivers, receiver_hooks, request.freeze_mlps, metric,
+                         to_logits=to_logits)
     raw = engine.sweep(sets, request.memory_budget, progress, should_cancel, base_metric)
 
     clean_metric, corrupted_metric = (base_metric, donor_metric) if noise else (donor_metric, base_metric)
@@ -101,8 +108,8 @@ def run_path_patching(
         corrupted_tokens=pair.corrupted_strings,
         clean_metric=clean_metric,
         corrupted_metric=corrupted_metric,
-        receivers=tuple(receivers),
-        receiver_inputs=tuple(request.receiver_inputs),
+        receivers=LOGITS if to_logits else tuple(receivers),
+        receiver_inputs=() if to_logits else tuple(request.receiver_inputs),
         senders=sender_result,
         joint=JointEffect(joint_raw, None if joint_norm is None else float(joint_norm)),
         warnings=() if clean_metric != corrupted_metric else (UNDEFINED_NORMALISATION,),
@@ -127,15 +134,18 @@ class _PathEngine:
         receiver_hooks: Sequence[HookName],
         freeze_mlps: bool,
         metric: AnswerMetric,
+        *,
+        to_logits: bool = False,
     ) -> None:
         self.model, self.tokens, self.base, self.donor = model, tokens, base, donor
         self.receivers, self.receiver_hooks = list(receivers), list(receiver_hooks)
-        self.freeze_mlps, self.metric = freeze_mlps, metric
+        self.freeze_mlps, self.metric, self.to_logits = freeze_mlps, metric, to_logits
         self.n_layers = model.facts.n_layers
 
     def has_path(self, senders: Sequence[Head]) -> bool:
-        """Whether some sender reaches a later receiver with an output that differs between the runs."""
-        last_receiver = max(layer for layer, _ in self.receivers)
+        """Whether some sender reaches a later receiver (any sender reaches the logits) with an output that
+        differs between the runs."""
+        last_receiver = self.n_layers if self.to_logits else max(layer for layer, _ in self.receivers)
         for layer, head in senders:
             name = str(HookName(layer, "attn.hook_z"))
             if layer < last_receiver and not torch.equal(self.donor[name][:, :, head], self.base[name][:, :, head]):
@@ -167,15 +177,19 @@ class _PathEngine:
 
     def run_chunk(self, start: int, sets: Sequence[Sequence[Head]]) -> torch.Tensor:
         recorded = self._sender_run(start, sets)
+        if self.to_logits:
+            with torch.no_grad():
+                return self.metric.from_final_resid(self.model, recorded[str(final_resid(self.n_layers))])
         return self._receiver_run(start, len(sets), recorded)
 
     def _expand(self, hook: HookName, rows: int) -> torch.Tensor:
         return self.base[str(hook)].expand(rows, *self.base[str(hook)].shape[1:])
 
     def _sender_run(self, start: int, sets: Sequence[Sequence[Head]]) -> dict[str, torch.Tensor]:
-        """Senders from the donor, every other head (and MLP) frozen at base; record the receivers' inputs."""
+        """Senders from the donor, every other head (and MLP) frozen at base; record the receivers' inputs (or,
+        to the logits, the final residual)."""
         rows, facts = len(sets), self.model.facts
-        stop = max(hook.layer or 0 for hook in self.receiver_hooks)
+        stop = self.n_layers - 1 if self.to_logits else max(hook.layer or 0 for hook in self.receiver_hooks)
         hooks: dict[str | HookName, Sequence[HookFn]] = {}
         for layer in range(start, stop + 1):
             z = HookName(layer, "attn.hook_z")
@@ -185,10 +199,12 @@ class _PathEngine:
                     if sender_layer == layer:
                         mask[row, 0, head, 0] = True
             hooks[str(z)] = [_constant(torch.where(mask, self.donor[str(z)], self.base[str(z)]))]
-            if self.freeze_mlps and layer < stop:
+            if self.freeze_mlps and (layer < stop or self.to_logits):
                 mlp = HookName(layer, "hook_mlp_out")
                 hooks[str(mlp)] = [_constant(self._expand(mlp, rows))]
         reads = [str(hook) for hook in self.receiver_hooks if (hook.layer or 0) > start]
+        if self.to_logits:
+            reads = [str(final_resid(self.n_layers))]
         result = self.model.run(
             self.tokens.expand(rows, -1),
             hooks=hooks,

@@ -24,6 +24,8 @@ Direction = Literal["denoise", "noise"]
 METHODS: tuple[str, ...] = ("exact", "attribution")
 DIRECTIONS: tuple[str, ...] = ("denoise", "noise")
 RECEIVER_INPUTS: tuple[str, ...] = ("q", "k", "v")
+LOGITS: Literal["logits"] = "logits"
+"""Path patching's receiver for a sender's direct path into the final residual, which the metric reads."""
 
 
 def _one_of(value: str, valid: Sequence[str], field: str) -> None:
@@ -46,8 +48,9 @@ class PatchingRequest:
 
     ``denoise`` patches clean activations into the corrupted run, ``noise`` corrupted into clean; either way
     effects are normalised as (patched − corrupted)/(clean − corrupted). ``layers`` and ``positions`` restrict
-    the sweep (all when ``None``). ``memory_budget`` bounds the transient activations of one batched forward
-    (default :data:`DEFAULT_MEMORY_BUDGET`, 512 MiB).
+    the sweep (all when ``None``). ``together`` lists heads ``(layer, head)`` whose outputs are also patched all at
+    once, at ``positions`` (exact only): a circuit's joint effect. ``memory_budget`` bounds the transient
+    activations of one batched forward (default :data:`DEFAULT_MEMORY_BUDGET`, 512 MiB).
     """
 
     clean_prompt: str
@@ -60,13 +63,16 @@ class PatchingRequest:
     direction: Direction = SWEEP_DIRECTION
     layers: tuple[int, ...] | None = None
     positions: tuple[int, ...] | None = None
+    together: tuple[tuple[int, int], ...] | None = None
     memory_budget: int = DEFAULT_MEMORY_BUDGET
 
     def __post_init__(self) -> None:
         _check_common(self.metric, self.wrong_answer, self.direction, self.memory_budget)
         _one_of(self.method, METHODS, "method")
-        if not self.targets:
-            raise InvalidRequestError("at least one target is needed", field="targets")
+        if not self.targets and not self.together:
+            raise InvalidRequestError("at least one target is needed (or heads to patch together)", field="targets")
+        if self.together is not None and (not self.together or self.method != "exact"):
+            raise InvalidRequestError("together lists at least one head, for method exact", field="together")
         for target in self.targets:
             check_target(target)
 
@@ -77,13 +83,14 @@ class PathPatchingRequest:
 
     The base run (clean for ``noise``, the IOI paper's setting) gets the senders' outputs from the other run
     with every other head frozen at its base value (and MLPs too with ``freeze_mlps``); the receivers' inputs
-    of that run are then patched into a fresh base run. ``senders=None`` sweeps every head one at a time.
+    of that run are then patched into a fresh base run. ``receivers="logits"``: that run's own metric, the
+    senders' direct effect. ``senders=None`` sweeps every head one at a time.
     """
 
     clean_prompt: str
     corrupted_prompt: str
     answer: str
-    receivers: tuple[tuple[int, int], ...]
+    receivers: tuple[tuple[int, int], ...] | Literal["logits"]
     wrong_answer: str | None = None
     metric: MetricKind = "logit_diff"
     receiver_inputs: tuple[str, ...] = RECEIVER_INPUTS
@@ -94,8 +101,8 @@ class PathPatchingRequest:
 
     def __post_init__(self) -> None:
         _check_common(self.metric, self.wrong_answer, self.direction, self.memory_budget)
-        if not self.receivers:
-            raise InvalidRequestError("at least one receiver head is needed", field="receivers")
+        if not self.receivers or (isinstance(self.receivers, str) and self.receivers != LOGITS):
+            raise InvalidRequestError('at least one receiver head is needed, or "logits"', field="receivers")
         if not self.receiver_inputs:
             raise InvalidRequestError("at least one receiver input is needed", field="receiver_inputs")
         for name in self.receiver_inputs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -47,6 +48,15 @@ class TargetResult:
 
 
 @dataclass(frozen=True)
+class JointEffect:
+    """Several heads patched at once (path: all senders): the metric, and its normalised effect (``None`` when
+    undefined)."""
+
+    raw_value: float
+    value: float | None
+
+
+@dataclass(frozen=True)
 class PatchingResult:
     """Clean and corrupted metrics and one :class:`TargetResult` per requested target, in request order."""
 
@@ -59,6 +69,8 @@ class PatchingResult:
     corrupted_metric: float
     targets: tuple[TargetResult, ...]
     warnings: tuple[str, ...] = ()
+    together: JointEffect | None = None
+    """With the request's ``together``: the metric with all those heads patched at once."""
 
     @property
     def normalised(self) -> bool:
@@ -72,14 +84,6 @@ class PatchingResult:
 
 
 @dataclass(frozen=True)
-class JointEffect:
-    """All senders patched at once: the metric, and its normalised effect (``None`` when undefined)."""
-
-    raw_value: float
-    value: float | None
-
-
-@dataclass(frozen=True)
 class PathPatchingResult:
     """Per sender head (``[layer, head]``, NaN where not swept) and all senders jointly, through the receivers."""
 
@@ -89,7 +93,7 @@ class PathPatchingResult:
     corrupted_tokens: tuple[str, ...]
     clean_metric: float
     corrupted_metric: float
-    receivers: tuple[tuple[int, int], ...]
+    receivers: tuple[tuple[int, int], ...] | Literal["logits"]
     receiver_inputs: tuple[str, ...]
     senders: TargetResult
     joint: JointEffect

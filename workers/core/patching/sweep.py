@@ -5,16 +5,23 @@ from __future__ import annotations
 import torch
 
 from workers.core.activations import ActivationReader, forward_reader
-from workers.core.checks import check_indices
+from workers.core.checks import check_heads, check_indices
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName, sorted_hooks
 from workers.core.metrics import AnswerMetric, MetricKind, normalised_effect
 from workers.core.patching.attribution_patching import attribution_patch_metrics, gradient_run
-from workers.core.patching.exact import exact_patch_metrics
+from workers.core.patching.exact import exact_patch_metrics, joint_patch_metric
 from workers.core.patching.request import PatchingRequest, tokenize_pair
-from workers.core.patching.results import Label, PatchingResult, TargetResult, position_labels
+from workers.core.patching.results import JointEffect, Label, PatchingResult, TargetResult, position_labels
 from workers.core.patching.runs import PatchRuns, final_resid, resume_hooks
-from workers.core.patching.targets import COMPOSITES, GRANULARITIES, TargetPlan, expand_targets, plan_target
+from workers.core.patching.targets import (
+    COMPOSITES,
+    GRANULARITIES,
+    PatchUnit,
+    TargetPlan,
+    expand_targets,
+    plan_target,
+)
 from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
 
 UNDEFINED_NORMALISATION = (
@@ -46,7 +53,8 @@ def run_patching(
     singles = expand_targets(request.targets)
     plans = {name: plan_target(GRANULARITIES[name], model.facts, layers, positions) for name in singles}
     units = [unit for plan in plans.values() for unit in plan.units]
-    hooks = sorted_hooks(unit.hook for unit in units)
+    together = _together_units(model, request, positions, n_pos)
+    hooks = sorted_hooks(unit.hook for unit in [*units, *together])
     last = final_resid(n_layers)
     read = reader or forward_reader(model)
     denoise = request.direction == "denoise"
@@ -71,10 +79,12 @@ def run_patching(
             progress=progress,
             should_cancel=should_cancel,
         )
+        joint_raw = joint_patch_metric(model, runs, together, metric) if together else None
     else:
         gradients = gradient_run(model, base_tokens, hooks, metric)
         base_metric = gradients.metric
         raw = attribution_patch_metrics(units, gradients, donor)
+        joint_raw = None
         progress(1.0)
 
     clean_metric, corrupted_metric = (donor_metric, base_metric) if denoise else (base_metric, donor_metric)
@@ -93,6 +103,10 @@ def run_patching(
         for name in request.targets
     )
     warnings = () if clean_metric != corrupted_metric else (UNDEFINED_NORMALISATION,)
+    joint = None
+    if joint_raw is not None:
+        effect = normalised_effect(torch.tensor(joint_raw, dtype=torch.float64), clean_metric, corrupted_metric)
+        joint = JointEffect(joint_raw, None if effect is None else float(effect))  # one row: float() is exact
     return PatchingResult(
         method=request.method,
         direction=request.direction,
@@ -103,7 +117,20 @@ def run_patching(
         corrupted_metric=corrupted_metric,
         targets=results,
         warnings=warnings,
+        together=joint,
     )
+
+
+def _together_units(
+    model: HookedModel, request: PatchingRequest, positions: list[int], n_pos: int
+) -> list[PatchUnit]:
+    """The head outputs (``attn.hook_z``) ``together`` patches at once, at the requested positions."""
+    if not request.together:
+        return []
+    facts = model.facts
+    heads = check_heads(request.together, facts.n_layers, facts.n_heads, "together")
+    at: list[int | slice] = [slice(None)] if len(positions) == n_pos else list(positions)
+    return [PatchUnit(HookName(layer, "attn.hook_z"), (p, head), ()) for layer, head in heads for p in at]
 
 
 def _names(hooks: list[HookName]) -> list[str]:

@@ -1,6 +1,8 @@
 // Activations: per prompt and hook, the sliced values as heatmaps (position × feature; one per head for per-head
-// hooks and patterns); with top_k, each cell's tooltip names the index it came from.
+// hooks and patterns); with top_k, each cell's tooltip names the index it came from. A result too large for JSON
+// is a safetensors file: the page offers it for download and says which tensor holds each hook.
 
+import { downloadArtifact } from "../api.js";
 import { exact, h } from "../dom.js";
 import { heatmap } from "../heatmap.js";
 import { facts, section } from "./parts.js";
@@ -26,7 +28,26 @@ function matrices(part) {
   });
 }
 
+function filed(name, part) {
+  const text = `in the file as tensor "${part.tensor}"${part.sliced_axis ? ` (indices: "${part.tensor}.indices")` : ""}`;
+  return section(name, `shape ${part.shape.join(" × ")} · ${part.axes.join(", ")}`,
+    h("p", { class: "artifact-tensor", text }), { hook: name });
+}
+
+function artifactPart(link) {
+  const expires = new Date(link.expires_at * 1000).toLocaleString();
+  const status = h("span", { class: "artifact-status" });
+  const button = h("button", { type: "button", class: "artifact-download", text: `Download ${link.name}` });
+  button.addEventListener("click", () => {
+    status.textContent = "";
+    downloadArtifact(link).catch((error) => { status.textContent = `${error.code}: ${error.message}`; });
+  });
+  return section("Values file", `${link.bytes.toLocaleString()} bytes · safetensors · until ${expires}`,
+    h("div", {}, [button, status]), { artifact: link.name });
+}
+
 function hookPart(name, part, width) {
+  if (part.values === null) return filed(name, part);
   const drawn = matrices(part).map((m) => h("div", { class: "hook-matrix", dataset: { head: m.title || "" } }, [
     m.title ? h("h3", { text: m.title }) : null,
     heatmap({
@@ -41,6 +62,7 @@ function hookPart(name, part, width) {
 
 export function render(result, { width }) {
   const parts = [facts([["model", result.model], ["prompts", String(result.prompts.length)]])];
+  if (result.artifact) parts.push(artifactPart(result.artifact));
   result.prompts.forEach((prompt, n) => {
     parts.push(h("div", { class: "activations-prompt", dataset: { prompt: n } }, [
       h("h2", { text: result.prompts.length > 1 ? `Prompt ${n + 1}` : "Activations" }),

@@ -40,10 +40,17 @@ export function render(result, { width }) {
   if (result.path) {
     const { receivers, receiver_inputs: inputs, joint } = result.path;
     parts.push(facts([
-      ["receivers", receivers.map(([l, hd]) => `L${l}H${hd}`).join(", ")],
-      ["through", inputs.join(", ")],
+      ["receivers", receivers === "logits" ? "logits (each sender's direct path)"
+        : receivers.map(([l, hd]) => `L${l}H${hd}`).join(", ")],
+      ["through", inputs.length ? inputs.join(", ") : null],
       ["all senders jointly", `${exact(joint.value)} (raw ${exact(joint.raw_value)})`],
     ]));
+  }
+  if (result.together) {
+    const { value, raw_value: raw } = result.together;
+    parts.push(h("div", { class: "patched-together" }, [facts([
+      ["listed heads together", value === null ? `raw ${exact(raw)}` : `${exact(value)} (raw ${exact(raw)})`],
+    ])]));
   }
   for (const [name, grid] of Object.entries(result.targets)) {
     const axes = grid.axes.join(" × ");

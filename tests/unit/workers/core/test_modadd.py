@@ -33,7 +33,7 @@ def _all_pairs() -> tuple[torch.Tensor, torch.Tensor]:
     return tokens, (a.flatten() + b.flatten()) % P
 
 
-def _frequency_shares(matrix: torch.Tensor) -> torch.Tensor:
+def frequency_shares(matrix: torch.Tensor) -> torch.Tensor:
     """Share of the squared norm at each frequency 0..56 along the first axis (k and 113 − k together)."""
     power = torch.fft.fft(matrix.double(), dim=0).abs().pow(2).sum(dim=1)
     pairs = torch.arange(1, P // 2 + 1)
@@ -69,9 +69,9 @@ def test_the_embedding_concentrates_on_a_few_key_frequencies(modadd: HookedModel
     numbers = torch.arange(P).view(P, 1)
     embedding = modadd.run(numbers, cache=["hook_embed"], logits="none").cache["hook_embed"][:, 0, :]
     assert torch.equal(embedding, modadd.model.get_input_embeddings().weight[:P])  # type: ignore[index]
-    shares = _frequency_shares(embedding)
+    shares = frequency_shares(embedding)
     key_share = shares.sort(descending=True).values[:KEY_FREQUENCIES].sum().item()
-    random = _frequency_shares(torch.randn(P, embedding.shape[1], generator=torch.Generator().manual_seed(0)))
+    random = frequency_shares(torch.randn(P, embedding.shape[1], generator=torch.Generator().manual_seed(0)))
     random_share = random.sort(descending=True).values[:KEY_FREQUENCIES].sum().item()
     assert random_share < 0.2  # a random matrix spreads over all 56 frequencies (~1.8% each)
     assert key_share > 0.6, (key_share, shares.argsort(descending=True)[:KEY_FREQUENCIES].tolist())

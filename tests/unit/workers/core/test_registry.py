@@ -213,7 +213,7 @@ RANDOM = '[models.m]\nsource = { kind = "random", family = "gpt2" }\n'
         (
             RANDOM + "max_token = 3\n",
             "unknown key models.m.max_token (allowed here: source, dtype, device, max_tokens, max_patches, "
-            "weights_revision, saes)",
+            "max_artifact_bytes, weights_revision, saes)",
         ),
         (
             '[models.m]\nsource = { kind = "local", path = "x", revision = "y" }\n',

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
+from safetensors.torch import load
 
 from tests.factories import TL_FAMILIES
 from tests.oracles.transformer_lens_oracle import hooked_transformer_from_hf
@@ -17,8 +20,10 @@ from workers.core.errors import CoreError
 from workers.core.hooked_model import HookedModel
 from workers.core.progress import never_cancel, no_progress
 from workers.kinds import KINDS, job_spec_adapter
-from workers.kinds.activations import MAX_RESULT_BYTES, ActivationsResult, ActivationsSpec, run
+from workers.kinds.activations import ARTIFACT_NAME, MAX_RESULT_BYTES, ActivationsResult, ActivationsSpec, run
+from workers.kinds.artifacts import ArtifactLink, artifact_url
 from workers.kinds.context import JobContext
+from workers.kinds.view import ModelView
 from workers.runtime import WorkerRuntime
 from workers.tasks import execute_job
 
@@ -42,7 +47,15 @@ SLICED: dict[str, Any] = {
 }
 
 
-def context(model: HookedModel) -> JobContext:
+def context(model: HookedModel, runtime: WorkerRuntime | None = None) -> JobContext:
+    """A runner's context on ``model``; files go to ``runtime``'s store as job ``unit``'s."""
+
+    def save(name: str, data: bytes) -> ArtifactLink:
+        if runtime is None:
+            raise AssertionError("this run was not meant to write a file")
+        runtime.store.put_artifact("unit", name, data, 60)
+        return ArtifactLink(name=name, url=artifact_url("unit", name), bytes=len(data), expires_at=time.time() + 60)
+
     return JobContext(
         model=model,
         entry=None,  # type: ignore[arg-type]
@@ -50,6 +63,7 @@ def context(model: HookedModel) -> JobContext:
         progress=no_progress,
         should_cancel=never_cancel,
         load_sae=lambda _: None,  # type: ignore[arg-type,return-value]
+        save_artifact=save,
     )
 
 
@@ -151,7 +165,7 @@ def test_the_kind_is_in_the_table() -> None:
         ({"dims": [64]}, "out_of_range", "dims", "0..63"),
         ({"prompt": "x" * 100}, "prompt_too_long", "prompt", "64"),
         (
-            {"hooks": ["blocks.*.mlp.hook_post"], "prompt": None, "prompts": ["x" * 60] * 16},
+            {"hooks": ["blocks.*.mlp.hook_post"], "prompt": None, "prompts": ["x" * 60] * 16, "output": "json"},
             "result_too_large",
             "hooks",
             "bytes",
@@ -170,13 +184,53 @@ def test_bad_requests_are_refused_at_the_check(
 
 def test_too_large_names_the_bytes(runtime: WorkerRuntime) -> None:
     view = runtime.view(MODEL)
-    body = {"kind": "activations", "model": MODEL, "prompts": ["x" * 60] * 16, "hooks": ["blocks.*.mlp.hook_post"]}
+    body = {"kind": "activations", "model": MODEL, "prompts": ["x" * 60] * 16, "hooks": ["blocks.*.mlp.hook_post"],
+            "output": "json"}
     spec = ActivationsSpec.model_validate(body)
     want = 4 * 16 * 2 * 61 * view.card.d_mlp  # float32 × prompts × layers × positions × d_mlp
-    assert spec.result_values(view) * 4 == want > MAX_RESULT_BYTES
+    assert spec.result_bytes(view.hook, view.card, spec.prompt_lengths(view)) == want > MAX_RESULT_BYTES
     with pytest.raises(CoreError, match=f"take {want} bytes"):
         spec.check(view)
     ActivationsSpec.model_validate({**body, "positions": [-1]}).check(view)
+    ActivationsSpec.model_validate({**body, "output": "auto"}).check(view)  # a file instead
+    small = ModelView(view.card, view.tokenizer, dataclasses.replace(view.entry, max_artifact_bytes=want - 1))
+    with pytest.raises(CoreError, match=f"take {want} bytes.*bound of {want - 1}.*max_artifact_bytes") as info:
+        ActivationsSpec.model_validate({**body, "output": "auto"}).check(small)
+    assert (info.value.code, info.value.field) == ("result_too_large", "hooks")
+
+
+def test_a_large_result_is_a_safetensors_file_with_the_same_numbers(runtime: WorkerRuntime) -> None:
+    prompts = ["x" * 60] * 6 + ["a b c d"]
+    body: dict[str, Any] = {"kind": "activations", "model": MODEL, "prompts": prompts,
+                            "hooks": ["blocks.*.mlp.hook_post", "blocks.0.attn.hook_q"], "top_k": 200}
+    spec = ActivationsSpec.model_validate(body)
+    view = runtime.view(MODEL)
+    assert spec.result_bytes(view.hook, view.card, spec.prompt_lengths(view)) > MAX_RESULT_BYTES
+    job_id = submit(runtime, body)
+    record = execute_job(runtime, "activations", job_id)
+    assert record is not None and record.status == "succeeded", record.error
+    result = ActivationsResult.model_validate(record.result)
+    assert result.artifact is not None and result.artifact.name == ARTIFACT_NAME
+    assert result.artifact.url == f"/v1/jobs/{job_id}/artifacts/{ARTIFACT_NAME}"
+    assert result.artifact.expires_at > time.time() + runtime.settings.artifact_ttl_s - 60
+    data = runtime.store.get_artifact(job_id, ARTIFACT_NAME)
+    assert data is not None and len(data) == result.artifact.bytes
+    tensors = load(data)
+    model = runtime.model(MODEL)
+    for i, (prompt, got) in enumerate(zip(prompts, result.prompts, strict=True)):
+        cache = model.run(model.tokenize(prompt), cache=list(got.hooks)).cache
+        for hook, part in got.hooks.items():
+            assert part.values is None and part.tensor == f"{i}/{hook}"
+            values, indices = tensors[part.tensor], tensors[f"{part.tensor}.indices"]
+            assert list(values.shape) == part.shape and indices.dtype == torch.int32
+            full = cache[hook][0].float()
+            assert (full.gather(-1, indices.long()) - values).abs().max().item() < 1e-6, hook
+    inline = ActivationsSpec.model_validate({**body, "prompts": prompts[-1:], "top_k": 2})
+    same = run(context(model), inline).prompts[0].hooks["blocks.0.attn.hook_q"]
+    filed = run(context(model, runtime), inline.model_copy(update={"output": "safetensors"}))
+    assert filed.artifact is not None
+    again = load(runtime.store.get_artifact("unit", ARTIFACT_NAME) or b"")["0/blocks.0.attn.hook_q"]
+    assert torch.equal(again, torch.tensor(same.values))
 
 
 def test_a_job_through_the_worker(runtime: WorkerRuntime) -> None:

@@ -220,7 +220,17 @@ def test_patching_specs_carry_every_field() -> None:
         CLEAN, CORRUPTED, "b", wrong_answer="a", metric="logprob", targets=("head_out", "mlp_out"),
         method="attribution", direction="noise", layers=(1, 0), positions=(4,),
     )
-    assert_request_carries(sweep, expected, not_applicable={"receivers", "senders", "receiver_inputs", "freeze_mlps"})
+    assert_request_carries(sweep, expected, not_applicable={"receivers", "senders", "receiver_inputs", "freeze_mlps",
+                                                            "together"})
+    joint = PatchingSpec.model_validate(
+        {"model": "m", "clean_prompt": CLEAN, "corrupted_prompt": CORRUPTED, "answer": "b", "metric": "logprob",
+         "targets": [], "direction": "noise", "positions": [4, 2], "together": [[1, 0], [0, 3]]}
+    )
+    expected_joint = PatchingRequest(CLEAN, CORRUPTED, "b", metric="logprob", targets=(), direction="noise",
+                                     positions=(4, 2), together=((1, 0), (0, 3)))
+    assert_request_carries(joint, expected_joint, not_applicable={"receivers", "senders", "receiver_inputs",
+                                                                  "freeze_mlps", "layers", "wrong_answer",
+                                                                  "method"})
     path = PatchingSpec.model_validate(
         {"model": "m", "clean_prompt": CLEAN, "corrupted_prompt": CORRUPTED, "answer": "b", "wrong_answer": "a",
          "metric": "logprob", "method": "path", "direction": "noise", "receivers": [[1, 2], [2, 0]],
@@ -230,7 +240,7 @@ def test_patching_specs_carry_every_field() -> None:
         CLEAN, CORRUPTED, "b", receivers=((1, 2), (2, 0)), wrong_answer="a", metric="logprob",
         receiver_inputs=("v",), senders=((0, 1),), direction="noise", freeze_mlps=True,
     )
-    assert_request_carries(path, expected_path, not_applicable={"targets", "layers", "positions"})
+    assert_request_carries(path, expected_path, not_applicable={"targets", "layers", "positions", "together"})
 
 
 def test_sae_encode_spec_carries_every_field() -> None:

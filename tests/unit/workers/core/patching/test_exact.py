@@ -9,7 +9,7 @@ import torch
 
 from tests.unit.workers.core.patching.conftest import CLEAN, CORRUPTED, tiny_hooked
 from workers.core.activations import forward_reader
-from workers.core.errors import JobCancelledError
+from workers.core.errors import CoreError, JobCancelledError
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
 from workers.core.patching import GRANULARITIES, PatchingRequest, run_patching
@@ -146,3 +146,43 @@ def test_logprob_metric_matches_full_forwards(gpt2: HookedModel) -> None:
     expected = torch.log_softmax(logits[0, -1], -1)[gpt2.token_id("b")].item()
     assert abs(result.target("resid_pre").raw[1, 4].item() - expected) < TOLERANCE
     assert result.corrupted_metric < 0
+
+
+@pytest.mark.parametrize("family", ["gpt2", "gemma3"])
+@pytest.mark.parametrize("direction", ["denoise", "noise"])
+def test_heads_patched_together_match_one_full_forward(family: str, direction: str) -> None:
+    """Several heads' outputs at some positions, patched at once: one full forward with all those writes."""
+    model = tiny_hooked(family)
+    heads, positions = ((0, 1), (1, 0), (1, 1)), (1, 3)
+    request = PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a", targets=(), together=heads,
+                              positions=positions, direction=direction)
+    result = run_patching(model, request)
+    assert result.targets == () and result.together is not None
+    clean, corrupted = model.tokenize(CLEAN), model.tokenize(CORRUPTED)
+    base, donor_tokens = (corrupted, clean) if direction == "denoise" else (clean, corrupted)
+    hooks = sorted({str(HookName(layer, "attn.hook_z")) for layer, _ in heads})
+    donor = model.run(donor_tokens, cache=hooks).cache
+    writes = []
+    for layer, head in heads:
+        hook = str(HookName(layer, "attn.hook_z"))
+        writes.append(Write(hook, donor[hook][:, list(positions)][:, :, [head]], positions=list(positions),
+                            heads=[head]))
+    expected = _full_forward_metric(model, base, writes)
+    assert result.together.raw_value == pytest.approx(expected, abs=TOLERANCE)
+    clean_metric, corrupted_metric = result.clean_metric, result.corrupted_metric
+    want = (expected - corrupted_metric) / (clean_metric - corrupted_metric)
+    assert result.together.value == pytest.approx(want, abs=1e-3)
+    # Each head alone (the head_out_by_pos sweep's cells) differs from all of them together.
+    alone = run_patching(model, PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a",
+                                                targets=("head_out",), direction=direction)).target("head_out").raw
+    assert all(abs(float(alone[layer, head]) - expected) > 1e-6 for layer, head in heads)
+
+
+def test_together_is_refused_where_it_cannot_apply() -> None:
+    with pytest.raises(CoreError) as info:
+        PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a", together=((0, 0),), method="attribution")
+    assert info.value.field == "together"
+    with pytest.raises(CoreError) as info:
+        run_patching(tiny_hooked("gpt2"), PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a",
+                                                          together=((0, 9),)))
+    assert (info.value.field, info.value.code) == ("together", "out_of_range")

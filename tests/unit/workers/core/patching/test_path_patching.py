@@ -121,3 +121,41 @@ def test_senders_without_a_path_have_exactly_no_effect(gpt2: HookedModel) -> Non
     assert result.joint.raw_value == pytest.approx(
         _reference(gpt2, [(0, 1), (1, 0), (2, 3)], [(1, 2)], ("q", "k", "v"), False), abs=TOLERANCE
     )
+
+
+def _direct_reference(model: HookedModel, senders: list[tuple[int, int]], freeze_mlps: bool) -> float:
+    """The senders' outputs from the corrupted run, every other head (and MLP) frozen at clean: one forward."""
+    clean, corrupted = model.tokenize(CLEAN), model.tokenize(CORRUPTED)
+    n_layers = model.facts.n_layers
+    z = [f"blocks.{layer}.attn.hook_z" for layer in range(n_layers)]
+    mlp = [f"blocks.{layer}.hook_mlp_out" for layer in range(n_layers)]
+    base = model.run(clean, cache=z + mlp).cache
+    donor = model.run(corrupted, cache=z).cache
+    writes = []
+    for layer in range(n_layers):
+        value = base[z[layer]].clone()
+        for sender_layer, head in senders:
+            if sender_layer == layer:
+                value[:, :, head] = donor[z[layer]][:, :, head]
+        writes.append(Write(z[layer], value))
+        if freeze_mlps:
+            writes.append(Write(mlp[layer], base[mlp[layer]]))
+    return _metric(model, clean, writes)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "gemma3"])
+@pytest.mark.parametrize("freeze_mlps", [False, True])
+def test_paths_to_the_logits_match_full_forwards(family: str, freeze_mlps: bool) -> None:
+    model = tiny_hooked(family)
+    request = PathPatchingRequest(CLEAN, CORRUPTED, "b", receivers="logits", wrong_answer="a", freeze_mlps=freeze_mlps)
+    result = run_path_patching(model, request)
+    assert result.receivers == "logits" and result.receiver_inputs == ()
+    n_layers, n_heads = model.facts.n_layers, model.facts.n_heads
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            expected = _direct_reference(model, [(layer, head)], freeze_mlps)
+            assert abs(result.senders.raw[layer, head].item() - expected) < TOLERANCE, (layer, head)
+    every = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    assert abs(result.joint.raw_value - _direct_reference(model, every, freeze_mlps)) < TOLERANCE
+    if freeze_mlps:  # every head from corrupted and every MLP at clean: exactly the heads' direct effects
+        assert result.senders.raw[-1].std().item() > 1e-4

@@ -115,6 +115,7 @@ def test_results_carry_axes_labels_and_values(gpt2: HookedModel) -> None:
     ("changes", "field"),
     [
         ({"receivers": ()}, "receivers"),
+        ({"receivers": "unembed"}, "receivers"),
         ({"receiver_inputs": ("q", "o")}, "receiver_inputs"),
         ({"senders": ()}, "senders"),
     ],
