@@ -11,6 +11,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, Schema, Server
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.plugins.pydantic import PydanticPlugin
 
 from service.auth import BEARER, BEARER_SCHEME, SECURITY, ApiKeyMiddleware, provide_principal
 from service.catalog import Catalog
@@ -25,16 +26,18 @@ from service.deps import Services, provide_services
 from service.errors import exception_handlers
 from service.job_body import JobSubmissionSchema
 from service.job_events import job_events_for
+from service.json_body import StrictJsonRequest
 from service.keys import KeyStore, build_key_store
 from service.limits import RateLimitMiddleware, build_limits
 from service.metrics import MetricsController, prometheus_config, register_collectors
 from service.openapi_fixes import ArtifactFileSchema, JobEventStreamSchema, complete_document
 from service.queue import CeleryJobQueue, JobQueue
 from service.readiness import Probe, Readiness
+from service.reaper import Reaper
 from service.request_id import RequestIdMiddleware, provide_request_id, send_request_id
 from service.settings import ServiceSettings
 from workers.activation_cache import ActivationCache
-from workers.celery_app import WEBHOOK_QUEUE, make_celery
+from workers.celery_app import make_celery
 from workers.core.registry import Registry
 from workers.kinds.base import WireModel
 from workers.records import JobStore
@@ -90,7 +93,7 @@ def create_app(
     rate, active_jobs = build_limits(settings, client, store)
     services = Services(settings=settings, store=store, queue=queue, catalog=Catalog(registry, store), cache=cache,
                         events=events, readiness=readiness, keys=keys, active_jobs=active_jobs)
-    queues = [*sorted({settings.workers.queue_for(m) for m in registry.model_ids}), WEBHOOK_QUEUE]
+    queues = [*sorted({settings.workers.queue_for(m) for m in registry.model_ids}), settings.workers.webhook_queue]
     register_collectors(cache, celery, queues)  # read at scrape time: the cache's totals, the broker's queues
     metrics: PrometheusConfig = prometheus_config()
     # Keys are checked for every route but the open ones (service.auth.OPEN_PATHS); these are documented as such.
@@ -105,13 +108,17 @@ def create_app(
                       "principal": Provide(provide_principal, sync_to_thread=False),
                       "request_id": Provide(provide_request_id, sync_to_thread=False)},
         exception_handlers=exception_handlers,
-        plugins=[JobSubmissionSchema(), JobEventStreamSchema(), ArtifactFileSchema()],
+        # Litestar validates pydantic bodies with strict=False unless told: the wire models are strict (WireModel).
+        plugins=[PydanticPlugin(validate_strict=True), JobSubmissionSchema(), JobEventStreamSchema(),
+                 ArtifactFileSchema()],
         middleware=[RequestIdMiddleware(), metrics.middleware, authenticate, RateLimitMiddleware(rate)],
         before_send=[send_request_id],  # every response, also those no route handler answers (404, 405)
         logging_config=None,  # the process's logging (JSON lines, service.logs) stays as interp set it
         state=State({"services": services}),
-        lifespan=[events.lifespan],  # the one subscription to job wakes that long-polls and streams share
+        # The one subscription to job wakes that long-polls and streams share; the reaper of jobs whose worker died.
+        lifespan=[events.lifespan, Reaper(store, queue, settings.workers).lifespan],
         request_max_body_size=settings.max_body_bytes,
+        request_class=StrictJsonRequest,  # every JSON body: application/json, UTF-8, no duplicated key, bounded depth
         openapi_config=OpenAPIConfig(
             title="interp-service",
             version=API_VERSION,

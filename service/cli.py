@@ -40,6 +40,20 @@ def _require_webhook_secret(command: str, settings: ServiceSettings) -> None:
         )
 
 
+def _check_durability(command: str, settings: ServiceSettings) -> None:
+    """Production keeps job records and queues in Redis: say loudly when a restart would lose them, or stop
+    (``INTERP_REDIS_DURABILITY=require``, what the Helm chart sets)."""
+    from workers.stores import redis_durability_problem
+
+    url = settings.workers.redis_url
+    problem = redis_durability_problem(url) if url else None
+    if problem is None:
+        return
+    if settings.workers.redis_durability == "require":
+        raise SystemExit(f"interp {command}: {problem} (INTERP_REDIS_DURABILITY=require)")
+    log.warning("interp %s: %s; INTERP_REDIS_DURABILITY=require refuses to start like this", command, problem)
+
+
 def _serve(args: argparse.Namespace, settings: ServiceSettings) -> None:
     import uvicorn
 
@@ -84,6 +98,7 @@ def _api(args: argparse.Namespace, settings: ServiceSettings) -> None:
         raise SystemExit("interp api: INTERP_AUTH=required (the default) needs INTERP_KEY_PEPPER, the secret API keys "
                          "are hashed with; or INTERP_AUTH=off to serve without keys")
     _require_webhook_secret("api", settings)
+    _check_durability("api", settings)
     host, port = args.host or settings.host, args.port or settings.port
     # Each uvicorn worker process builds its app from the environment through the factory.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, log_level="warning",
@@ -107,7 +122,7 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
 
     from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
 
-    from workers.celery_app import WEBHOOK_QUEUE, make_celery
+    from workers.celery_app import make_celery
     from workers.runtime import WorkerRuntime
     from workers.settings import load_registry
     from workers.tasks import RuntimeHolder, register_tasks
@@ -116,12 +131,14 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
     if worker_settings.broker_url is None:
         raise SystemExit("interp worker needs REDIS_URL (or BROKER_URL); for one process use interp serve")
     _require_webhook_secret("worker", settings)
+    _check_durability("worker", settings)
     registry = load_registry(worker_settings)
     all_queues = {worker_settings.queue_for(m): m for m in registry.model_ids}
-    queues = args.queues.split(",") if args.queues else [*sorted(all_queues), WEBHOOK_QUEUE]
-    unknown = [q for q in queues if q not in all_queues and q != WEBHOOK_QUEUE]
+    webhooks = worker_settings.webhook_queue
+    queues = args.queues.split(",") if args.queues else [*sorted(all_queues), webhooks]
+    unknown = [q for q in queues if q not in all_queues and q != webhooks]
     if unknown:
-        raise SystemExit(f"unknown queues {unknown}; this registry's queues: {sorted(all_queues)} and {WEBHOOK_QUEUE}")
+        raise SystemExit(f"unknown queues {unknown}; this registry's queues: {sorted(all_queues)} and {webhooks}")
     models = [m for m in registry.model_ids if worker_settings.queue_for(m) in queues]
     app = make_celery(worker_settings)
     holder = RuntimeHolder(lambda: WorkerRuntime(worker_settings))

@@ -21,7 +21,7 @@ from litestar import Litestar
 from service.app import create_app
 from service.queue import CeleryJobQueue
 from service.settings import ServiceSettings
-from workers.celery_app import WEBHOOK_QUEUE, make_celery
+from workers.celery_app import make_celery
 from workers.runtime import WorkerRuntime
 from workers.settings import load_registry
 from workers.stores import build_stores
@@ -54,7 +54,7 @@ def build_embedded(settings: ServiceSettings, *, warm: bool = True) -> EmbeddedS
     runtime = WorkerRuntime(settings.workers, store=store, cache=cache, registry=registry)
     celery = make_celery(settings.workers)
     register_tasks(celery, settings.workers, RuntimeHolder(lambda: runtime))
-    queues = sorted({settings.workers.queue_for(m) for m in registry.model_ids} | {WEBHOOK_QUEUE})
+    queues = sorted({settings.workers.queue_for(m) for m in registry.model_ids} | {settings.workers.webhook_queue})
     worker = celery.WorkController(
         pool_cls="solo",
         concurrency=1,

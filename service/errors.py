@@ -30,6 +30,8 @@ __all__ = [
     "JobNotFoundError",
     "JobTooLargeError",
     "ModelNotReadyError",
+    "UnsupportedMediaTypeError",
+    "bounded_field",
     "error_response",
     "exception_handlers",
     "invalid_request_from",
@@ -82,6 +84,21 @@ _CODE_BY_STATUS = {
 """Codes of Litestar's own HTTP errors (routing, body size, media type)."""
 
 
+MAX_MESSAGE_CHARS = 1000
+MAX_FIELD_CHARS = 128
+"""Bounds of every answer's ``message`` and ``field``: a message quotes at most a short part of the input (see
+:func:`workers.core.checks.quote`), and these cut whatever still would not (a key or an id of any length)."""
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bounded_field(field: str | None) -> str | None:
+    """``field`` cut to :data:`MAX_FIELD_CHARS` (it can be a key of the client's own, of any length)."""
+    return None if field is None else _cut(field, MAX_FIELD_CHARS)
+
+
 def status_for(code: str) -> int:
     return STATUS_BY_CODE.get(code, 400)
 
@@ -111,11 +128,15 @@ class JobTooLargeError(ApiError):
     code = "job_too_large"
 
 
+class UnsupportedMediaTypeError(ApiError):
+    code = "unsupported_media_type"
+
+
 def error_response(
     status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
 ) -> Response[dict[str, Any]]:
-    return Response({"error": {"code": code, "message": message, "field": field}}, status_code=status,
-                    headers=headers)
+    error = {"code": code, "message": _cut(message, MAX_MESSAGE_CHARS), "field": bounded_field(field)}
+    return Response({"error": error}, status_code=status, headers=headers)
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str | None:
@@ -135,7 +156,7 @@ def _is_key(part: str) -> bool:
 def invalid_request_from(exc: pydantic.ValidationError) -> InvalidRequestError:
     """The first problem of a pydantic validation error, as a 400 naming its field (``kind`` for the kind)."""
     error = exc.errors(include_url=False, include_input=False)[0]
-    field = _field_of(tuple(error["loc"]))
+    field = bounded_field(_field_of(tuple(error["loc"])))
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         field, message = "kind", f"kind must be one of {', '.join(KINDS)}"

@@ -1,6 +1,6 @@
-"""The body of ``POST /v1/jobs``: one spec of any kind, decoded by the kind table and documented from it.
+"""The body of ``POST /v1/jobs``, decoded by the kind table (after :mod:`service.json_body` read it strictly).
 
-Litestar cannot decode a union of pydantic models itself, so the handler takes a :class:`JobSubmission` (a
+Litestar cannot decode a union of pydantic models itself, so the submit handler takes a :class:`JobSubmission` (a
 wrapper around the spec) that :func:`decode_submission` builds with the kind table's own adapter, and
 :class:`JobSubmissionSchema` documents it as a ``oneOf`` of the kinds' specs (kind table order), which
 :func:`service.openapi_fixes.complete_document` discriminates by ``kind`` once component names are final.

@@ -16,6 +16,7 @@ from workers.records import JobError, JobRecord, JobStatus, WebhookDelivery
 
 __all__ = [
     "ARTIFACT_RESPONSES",
+    "BODY_ERROR_RESPONSES",
     "CANCEL_RESPONSES",
     "ERROR_RESPONSES",
     "EVENTS_RESPONSES",
@@ -70,6 +71,15 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
     )
 }
 """Documents the error envelope on every route (Litestar's default 400 body is replaced by this one)."""
+
+BODY_ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    **ERROR_RESPONSES,
+    415: ResponseSpec(
+        ErrorBody, generate_examples=False,
+        description="the body is not `application/json` in UTF-8 (`unsupported_media_type`)",
+    ),
+}
+"""Routes that read a JSON body: also the 415 of :mod:`service.json_body`."""
 
 
 class ReadinessReport(BaseModel):
@@ -178,7 +188,7 @@ LOCATION = ResponseHeader(
 """Sent with the job by ``POST /v1/jobs`` (the handler sets it; this documents it)."""
 
 SUBMIT_RESPONSES: dict[int, ResponseSpec] = {
-    **ERROR_RESPONSES,
+    **BODY_ERROR_RESPONSES,
     200: ResponseSpec(JobOut, description="the job ended within `wait` seconds", generate_examples=False),
 }
 CANCEL_RESPONSES: dict[int, ResponseSpec] = {

@@ -10,6 +10,7 @@ keeps an in-process LRU. This module holds bytes only (no torch, so the API can 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,8 @@ __all__ = [
     "RedisActivationCache",
     "activation_key",
 ]
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 
@@ -134,8 +137,23 @@ class RedisActivationCache:
         self._stats = f"{prefix}act-stats"
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The entries, ``None`` for each miss; all misses when Redis fails (the job recomputes, never errs)."""
         if not keys:
             return []
+        try:
+            return self._get_many(keys)
+        except redis.RedisError as exc:
+            log.warning("activation cache unreadable (%s): recomputing", type(exc).__name__)
+            return [None] * len(keys)
+
+    def put_many(self, items: dict[str, bytes]) -> None:
+        """Store what fits; a full, evicting or unreachable Redis keeps nothing and says so in the log."""
+        try:
+            self._put_many(items)
+        except redis.RedisError as exc:
+            log.warning("activation cache unwritable (%s): entries not kept", type(exc).__name__)
+
+    def _get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         values = cast(list[bytes | None], self._r.mget([self._p + k for k in keys]))
         hits = [v for v in values if v is not None]
         pipe = self._r.pipeline(transaction=False)
@@ -145,7 +163,7 @@ class RedisActivationCache:
         pipe.execute()
         return values
 
-    def put_many(self, items: dict[str, bytes]) -> None:
+    def _put_many(self, items: dict[str, bytes]) -> None:
         kept = {k: v for k, v in items.items() if len(v) <= self._max_entry}
         if not kept:
             return

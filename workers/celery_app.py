@@ -10,9 +10,7 @@ from celery import Celery
 
 from workers.settings import WorkerSettings
 
-__all__ = ["WEBHOOK_QUEUE", "make_celery", "task_name"]
-
-WEBHOOK_QUEUE = "interp.webhooks"
+__all__ = ["make_celery", "task_name"]
 
 
 def task_name(kind: str) -> str:
@@ -41,7 +39,7 @@ def make_celery(settings: WorkerSettings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=settings.worker_concurrency,
-        task_default_queue=WEBHOOK_QUEUE,
+        task_default_queue=settings.webhook_queue,
         broker_connection_retry_on_startup=True,
         broker_transport_options=_transport_options(settings),
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},

@@ -1,7 +1,8 @@
 """Job records: the typed lifecycle of every job, in Redis (production) or in memory (embedded mode).
 
 A record is written before the job is queued and moved through ``queued → running → succeeded | failed |
-cancelled`` with a timestamp per state. Every change is also appended to the job's event list, which the API
+cancelled`` with a timestamp per state; a running job holds a lease its worker renews, and goes back to ``queued``
+when the lease lapses (``workers/reaper.py``). Every change is also appended to the job's event list, which the API
 streams as server-sent events and long-polls on, and announced (a Redis publish, or a call to the memory store's
 listeners) so the API's waiters know to read the list again (``service/job_events.py``). Records carry their owner
 (a tenant id) from the start and expire after a TTL. Errors are stored as ``{code, message, field}``, never as a
@@ -89,6 +90,10 @@ class JobRecord(BaseModel):
     error: JobError | None = None
     stats: dict[str, float] = Field(default_factory=dict, description="activation-cache hits/misses, seconds")
     webhook: WebhookDelivery | None = None
+    lease_until: float | None = Field(
+        default=None, description="while running: when the worker's lease ends unless it renews it (it does, often)"
+    )
+    note: str | None = Field(default=None, description="why the job is where it is after a redelivery or requeue")
 
     @property
     def terminal(self) -> bool:
@@ -148,6 +153,10 @@ class JobStore(Protocol):
 
     def put_artifact(self, job_id: str, name: str, data: bytes, ttl_s: int) -> None:
         """Keep a job's file (a large result) for ``ttl_s`` seconds; the API serves it to the job's owner."""
+        ...
+
+    def lapsed(self, now: float, limit: int = 100) -> list[str]:
+        """Running jobs whose lease ended before ``now``: their worker is gone (the reaper requeues them)."""
         ...
 
     def get_artifact(self, job_id: str, name: str) -> bytes | None:
@@ -266,6 +275,11 @@ class MemoryJobStore:
         with self._lock:
             return self._meta.get(key)
 
+    def lapsed(self, now: float, limit: int = 100) -> list[str]:
+        with self._lock:
+            return [r.id for r in self._records.values()
+                    if r.status == "running" and r.lease_until is not None and r.lease_until < now][:limit]
+
     def put_artifact(self, job_id: str, name: str, data: bytes, ttl_s: int) -> None:
         now = time.monotonic()
         with self._lock:
@@ -309,6 +323,15 @@ class RedisJobStore:
 
     def _queued(self, queue: str) -> str:
         return f"{self._p}queued:{queue}"
+
+    @property
+    def _leases(self) -> str:
+        """Running jobs by the end of their lease: the reaper's index (the records stay the truth)."""
+        return f"{self._p}leases"
+
+    def lapsed(self, now: float, limit: int = 100) -> list[str]:
+        ids = cast(list[bytes], self._r.zrangebyscore(self._leases, "-inf", now, start=0, num=limit))
+        return [i.decode() for i in ids]
 
     def ping(self) -> None:
         self._r.ping()
@@ -384,6 +407,12 @@ class RedisJobStore:
                         pipe.publish(self._channel(job_id), str(event.seq))
                     if after.status != "queued":
                         pipe.zrem(self._queued(after.queue), job_id)
+                    elif before.status != "queued":  # requeued: back in line, by its submission time
+                        pipe.zadd(self._queued(after.queue), {job_id: after.created_at})
+                    if after.status == "running" and after.lease_until is not None:
+                        pipe.zadd(self._leases, {job_id: after.lease_until})
+                    else:
+                        pipe.zrem(self._leases, job_id)
                     pipe.execute()
                     return after
                 except redis.WatchError:

@@ -51,6 +51,10 @@ def _timed_load(
     return loaded
 
 
+CARD_CHECK_S = 5.0
+"""How often a worker checks that the store still has its models' cards."""
+
+
 class WorkerRuntime:
     """Per-process worker state; :meth:`model` loads through the LRU pool and publishes the model's card."""
 
@@ -123,8 +127,8 @@ class WorkerRuntime:
     def warm(self, model_ids: Iterable[str], *, background: bool = True) -> None:
         """Load models ahead of their first job so their cards (and so the API's submission checks) exist early.
 
-        In the background for a worker process; in the foreground where the API must not listen before it can
-        check what it accepts (embedded mode).
+        In the background for a worker process, which then keeps the cards in the store (:meth:`keep_cards`); in
+        the foreground where the API must not listen before it can check what it accepts (embedded mode).
         """
 
         def load_all() -> None:
@@ -134,10 +138,27 @@ class WorkerRuntime:
                 except Exception:  # a model that cannot load fails its jobs with the reason; warming goes on
                     log.exception("warming model %s failed", model_id)
 
+        def load_and_keep() -> None:
+            load_all()
+            self.keep_cards()
+
         if background:
-            threading.Thread(target=load_all, name="interp-warm", daemon=True).start()
+            threading.Thread(target=load_and_keep, name="interp-warm", daemon=True).start()
         else:
             load_all()
+
+    def keep_cards(self, every_s: float = CARD_CHECK_S, stop: threading.Event | None = None) -> None:
+        """Publish a loaded model's card again whenever the store has lost it (a Redis restarted without
+        persistence), so the API's checks and ``/v1/tokenize`` come back without restarting the worker."""
+        stop = stop or threading.Event()
+        while not stop.wait(every_s):
+            for model_id in self.pool.loaded_ids:  # a model evicted since is published again when next loaded
+                try:
+                    if self.store.get_meta(card_key(model_id)) is None:
+                        self.publish_card(self.pool.get(model_id))
+                        log.warning("published the card of %s again: the store had lost it", model_id)
+                except Exception:  # the store is away: try again at the next check
+                    log.debug("could not check the card of %s", model_id, exc_info=True)
 
     def sae(self, model: HookedModel, sae_id: str) -> Sae:
         """The SAE ``sae_id`` of ``model``, through the process's byte-bounded LRU of SAEs."""

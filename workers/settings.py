@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -172,6 +172,8 @@ class WorkerSettings(EnvSettings):
     job_memory_bytes: int = Field(8 * 1024**3, gt=0, validation_alias="INTERP_JOB_MEMORY_BYTES")
     visibility_timeout_s: int = Field(3600, gt=0, validation_alias="INTERP_VISIBILITY_TIMEOUT_S")
     max_deliveries: int = Field(3, ge=1, validation_alias="INTERP_MAX_DELIVERIES")
+    lease_s: float = Field(6.0, ge=1.0, le=600.0, validation_alias="INTERP_LEASE_S")
+    redis_durability: Literal["require", "warn"] = Field("warn", validation_alias="INTERP_REDIS_DURABILITY")
     worker_concurrency: int = Field(1, ge=1, validation_alias="INTERP_WORKER_CONCURRENCY")
     worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias="INTERP_WORKER_METRICS_PORT")
     """Where ``interp worker`` serves Prometheus metrics for all its processes (0: no metrics port)."""
@@ -192,6 +194,10 @@ class WorkerSettings(EnvSettings):
     """Comma-separated CIDRs allowed despite every other rule: for tests and private deployments only."""
     webhook_resolve_timeout_s: float = Field(2.0, gt=0, validation_alias="INTERP_WEBHOOK_RESOLVE_TIMEOUT_S")
     model_groups: Mapping[str, str] = Field(default_factory=dict, validation_alias="INTERP_MODEL_GROUPS")
+    webhook_queue: str = Field(
+        "interp.webhooks", pattern=r"^[A-Za-z0-9._-]{1,128}$", validation_alias="INTERP_WEBHOOK_QUEUE"
+    )
+    """Where webhook deliveries wait; deployments sharing one broker (each its own INTERP_KEY_PREFIX) each need one."""
     time_limits: Mapping[str, TimeLimits] = Field(default_factory=kind_limits)
     """Per kind; set by ``INTERP_<KIND>_SOFT_LIMIT_S`` and ``INTERP_<KIND>_HARD_LIMIT_S``."""
 

@@ -8,7 +8,7 @@ from workers.activation_cache import ActivationCache, MemoryActivationCache, Red
 from workers.records import JobStore, MemoryJobStore, RedisJobStore
 from workers.settings import WorkerSettings
 
-__all__ = ["API_REDIS_TIMEOUT_S", "WORKER_REDIS_TIMEOUT_S", "build_stores"]
+__all__ = ["API_REDIS_TIMEOUT_S", "WORKER_REDIS_TIMEOUT_S", "build_stores", "redis_durability_problem"]
 
 API_REDIS_TIMEOUT_S = 1.0
 """The API answers in about a second or says 503: a frozen Redis must fail its calls fast, not hang the route."""
@@ -40,3 +40,20 @@ def build_stores(
     return MemoryJobStore(), MemoryActivationCache(
         max_bytes=settings.cache_max_bytes, ttl_s=settings.cache_ttl_s, max_entry_bytes=settings.cache_max_entry_bytes
     )
+
+
+def redis_durability_problem(redis_url: str) -> str | None:
+    """``None`` when Redis logs every write to its append-only file; else what a restart would lose.
+
+    Job records and the Redis broker's queues live there: without AOF a restarted Redis forgets every job
+    accepted before it (their ids answer 404). Unreachable or unreadable (``INFO`` refused): ``None``, the
+    service starts and answers 503 until Redis is back.
+    """
+    try:
+        info = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0).info("persistence")
+    except redis.RedisError:
+        return None
+    if int(info.get("aof_enabled", 0)) == 1:
+        return None
+    return ("Redis at REDIS_URL has no append-only file (appendonly no): a restart loses every job record and "
+            "queued job accepted before it; run Redis with --appendonly yes")

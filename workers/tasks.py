@@ -22,13 +22,13 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from workers.cached_reader import CacheContext, cached_reader
-from workers.celery_app import WEBHOOK_QUEUE, task_name
+from workers.celery_app import task_name
 from workers.core.activations import forward_reader
 from workers.core.errors import CoreError, JobCancelledError
 from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.artifacts import ArtifactLink, artifact_url
 from workers.kinds.context import JobContext
-from workers.lifecycle import fail, finish, start
+from workers.lifecycle import fail, finish, renew, start, time_limit_error
 from workers.log_context import log_context
 from workers.metrics import JOB_DURATION, JOB_ERRORS, JOB_QUEUE_WAIT, JOBS_FINISHED, sample_gpu_memory
 from workers.records import JobError, JobRecord, WebhookDelivery, WebhookStatus
@@ -104,18 +104,42 @@ class _Reporter:
         return self._cancelled
 
 
-def _time_limit_error(kind: str, limit: float) -> JobError:
-    return JobError(code="time_limit", message=f"the job ran past the {kind} time limit of {limit:g} s")
+class _LeaseKeeper:
+    """Renews a running job's lease every third of ``lease_s`` from a thread of its own, so a long forward (which
+    polls nothing) keeps it; a failed renewal (the store away) is tried again at the next beat."""
+
+    def __init__(self, runtime: WorkerRuntime, job_id: str, delivery: int) -> None:
+        self._runtime, self._job_id, self._delivery = runtime, job_id, delivery
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        lease_s = self._runtime.settings.lease_s
+        while not self._stop.wait(lease_s / 3):
+            try:
+                self._runtime.store.update(self._job_id, renew(lease_s, self._delivery))
+            except Exception:  # an outage: the next beat tries again, the reaper covers the rest
+                log.warning("could not renew the lease of job %s", self._job_id, exc_info=True)
 
 
-def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | None:
+def execute_job(runtime: WorkerRuntime, kind: str, job_id: str, *, redelivered: bool = False) -> JobRecord | None:
     """Run one job through its record's lifecycle; the record is the only output.
 
-    Every kind's metrics and log context are set here, once: queue wait on the first start, then duration, final
-    status and error code of each job this worker ends; every log line of the execution carries ``job_id``,
-    ``request_id``, ``kind`` and ``model``.
+    ``redelivered``: the broker says this message's earlier consumer is gone, so a live lease on the job is a dead
+    worker's. Every kind's metrics and log context are set here, once: queue wait on the first start, then
+    duration, final status and error code of each job this worker ends; every log line of the execution carries
+    ``job_id``, ``request_id``, ``kind`` and ``model``.
     """
-    begin = start(runtime.settings.max_deliveries)
+    settings = runtime.settings
+    begin = start(settings.max_deliveries, settings.lease_s, settings.time_limits[kind].hard, redelivered=redelivered)
     moved = False
 
     def take(record: JobRecord) -> JobRecord | None:
@@ -128,16 +152,20 @@ def execute_job(runtime: WorkerRuntime, kind: str, job_id: str) -> JobRecord | N
     if record is None:
         return None
     with log_context(job_id=job_id, request_id=record.request_id, kind=kind, model=record.model):
-        if record.status != "running":
-            if moved:  # ended as it was taken: cancelled before it started, or failed as worker_lost
-                _finished(kind, record, None)
+        if not moved:  # ended already, or a live worker holds it (this message is a duplicate): nothing to do
+            log.info("job not taken", extra={"status": record.status, "delivery": record.deliveries})
+            return record
+        if record.status != "running":  # ended as it was taken: cancelled before it started, or failed
+            _finished(kind, record, None)
             return record
         waited = max((record.started_at or record.created_at) - record.created_at, 0.0)
         if record.deliveries == 1:  # a redelivery's wait says how long the dead worker held it, not the queue
             JOB_QUEUE_WAIT.labels(kind=kind, model=record.model).observe(waited)
-        log.info("job started", extra={"queue_wait_s": round(waited, 4), "delivery": record.deliveries})
+        log.info("job started", extra={"queue_wait_s": round(waited, 4), "delivery": record.deliveries,
+                                       "redelivered": redelivered})
         started = time.perf_counter()
-        final = _run(runtime, kind, record)
+        with _LeaseKeeper(runtime, job_id, record.deliveries):
+            final = _run(runtime, kind, record)
         if final is not None and final.terminal:
             _finished(kind, final, time.perf_counter() - started)
         sample_gpu_memory()  # a prefork child cannot answer a scrape: what it holds after each job
@@ -197,14 +225,14 @@ def _run(runtime: WorkerRuntime, kind: str, record: JobRecord) -> JobRecord | No
         return store.update(job_id, finish("succeeded", result=result, stats=stats))
     except JobCancelledError:
         if reporter.timed_out:
-            return store.update(job_id, fail(_time_limit_error(kind, limit)))
+            return store.update(job_id, fail(time_limit_error(kind, limit)))
         return store.update(job_id, finish("cancelled"))
     except CoreError as exc:
         if exc.server_fault:
             log.error("job %s (%s) failed: %s: %s", job_id, kind, exc.code, exc.message)
         return store.update(job_id, fail(JobError(**exc.to_dict())))
     except SoftTimeLimitExceeded:
-        return store.update(job_id, fail(_time_limit_error(kind, limit)))
+        return store.update(job_id, fail(time_limit_error(kind, limit)))
     except MemoryError:
         error = JobError(code="out_of_memory", message="the worker ran out of memory; retry later", retryable=True)
         return store.update(job_id, fail(error))
@@ -293,9 +321,10 @@ def register_tasks(app: Celery, settings: WorkerSettings, holder: RuntimeHolder)
 
         def body(task: Task, job_id: str, _kind: str = kind) -> None:
             runtime = holder.get()
-            record = execute_job(runtime, _kind, job_id)
+            redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+            record = execute_job(runtime, _kind, job_id, redelivered=redelivered)
             if record is not None and record.terminal and record.spec.get("callback_url"):
-                app.send_task(task_name("webhook"), args=[job_id], queue=WEBHOOK_QUEUE)
+                app.send_task(task_name("webhook"), args=[job_id], queue=settings.webhook_queue)
 
         job_task(app, settings, kind)(body)
 

@@ -13,7 +13,8 @@ from service.auth import admin_only
 from service.deps import Services
 from service.errors import ApiError
 from service.keys import TENANT_PATTERN, ApiKey, Scope
-from service.schemas import ERROR_RESPONSES, ErrorBody
+from service.schemas import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorBody
+from workers.core.checks import quote
 from workers.kinds.base import WireModel
 
 __all__ = ["AdminController", "CreatedKey", "KeyInfo", "KeyList", "KeyRequest"]
@@ -22,6 +23,7 @@ ADMIN_RESPONSES: dict[int, ResponseSpec] = {
     **ERROR_RESPONSES,
     403: ResponseSpec(ErrorBody, description="the key is not admin-scoped (`forbidden`)", generate_examples=False),
 }
+CREATE_KEY_RESPONSES = {**ADMIN_RESPONSES, **BODY_ERROR_RESPONSES}
 
 
 class KeyRequest(WireModel):
@@ -60,7 +62,7 @@ class AdminController(Controller):
     tags = ["admin"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [admin_only]  # noqa: RUF012
 
-    @post("/", operation_id="create_key", responses=ADMIN_RESPONSES, status_code=201, sync_to_thread=True,
+    @post("/", operation_id="create_key", responses=CREATE_KEY_RESPONSES, status_code=201, sync_to_thread=True,
           summary="Create an API key for a tenant (its secret is shown once)")
     def create_key(self, data: KeyRequest, services: Services) -> CreatedKey:
         made = services.keys.create(data.tenant, data.scope)
@@ -75,5 +77,5 @@ class AdminController(Controller):
     def revoke_key(self, key_id: str, services: Services) -> KeyInfo:
         revoked = services.keys.revoke(key_id)
         if revoked is None:
-            raise UnknownKeyError(f"no key {key_id!r}", field="key_id")
+            raise UnknownKeyError(f"no key {quote(key_id)}", field="key_id")
         return KeyInfo.of(revoked)

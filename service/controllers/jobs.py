@@ -78,7 +78,7 @@ async def _wait(services: Services, record: JobRecord, seconds: float | None) ->
 
 def _no_job(job_id: str) -> JobNotFoundError:
     """The one answer for a job that does not exist, has expired or is another tenant's: nothing tells them apart."""
-    return JobNotFoundError(f"no job {job_id!r} (jobs expire after their TTL)", field="job_id")
+    return JobNotFoundError(f"no job {quote(job_id)} (jobs expire after their TTL)", field="job_id")
 
 
 def _owned(services: Services, job_id: str, tenant: str) -> JobRecord:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, post
 
 from service.deps import Services
-from service.schemas import ERROR_RESPONSES, TokenizeRequest, TokenizeResponse
+from service.schemas import BODY_ERROR_RESPONSES, TokenizeRequest, TokenizeResponse
 
 __all__ = ["TokenizeController"]
 
@@ -16,7 +16,7 @@ class TokenizeController(Controller):
 
     @post(
         "/",
-        responses=ERROR_RESPONSES,
+        responses=BODY_ERROR_RESPONSES,
         status_code=200,
         sync_to_thread=True,
         summary="Tokenize a prompt as jobs will",

@@ -108,14 +108,19 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """A ``redis-server`` of the test's own (no persistence) on ``port`` or a free one, once it answers."""
+def start_redis(
+    workdir: Path, port: int | None = None, *, appendonly: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``redis-server`` of the test's own on ``port`` or a free one, once it answers: no persistence, or with
+    ``appendonly`` every write in its append-only file under ``workdir`` (a restart on the same directory reads it
+    back)."""
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("no redis-server to start")
     port = port or free_port()
+    aof = ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        [server, "--port", str(port), "--save", "", *aof, "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -178,7 +183,7 @@ class Deployment:
     ) -> subprocess.Popen[bytes]:
         """A prefork worker on the models' queues; ``env`` adds to the deployment's, ``output`` takes its stdout and
         stderr."""
-        queues = ",".join([*(f"interp.models.{self.group(m)}" for m in models), "interp.webhooks"])
+        queues = ",".join([*(f"interp.models.{self.group(m)}" for m in models), self.env["INTERP_WEBHOOK_QUEUE"]])
         proc = subprocess.Popen(
             [*INTERP, "worker", "--queues", queues, "--loglevel", loglevel, "--pool", "prefork"],
             env={**self.env, **(env or {})},
@@ -240,6 +245,7 @@ class Deployment:
             self.redis.delete(key)
         for model in ("tiny-gpt2", "slow-gpt2"):
             self.redis.delete(f"interp.models.{self.group(model)}")
+        self.redis.delete(self.env["INTERP_WEBHOOK_QUEUE"])
 
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration tests' webhook key!!").decode()
@@ -266,6 +272,7 @@ def make_deployment(redis_url: str, tmp_path: Path, **extra_env: str) -> Deploym
         **extra_env,
     }
     deployment = Deployment(env=env, redis=redis.Redis.from_url(redis_url), prefix=prefix)
+    deployment.env["INTERP_WEBHOOK_QUEUE"] = f"interp.webhooks.{deployment.group('hooks')}"  # its own, never shared
     deployment.env["INTERP_MODEL_GROUPS"] = ",".join(
         f"{m}={deployment.group(m)}" for m in ("tiny-gpt2", "slow-gpt2")
     )

@@ -101,7 +101,7 @@ def test_unfinished_jobs_per_tenant_are_counted_across_replicas(bounded: Replica
 
         # A job a worker ends (written to the store as a worker writes it, no API involved) frees its place too.
         store = RedisJobStore(dep.redis, prefix=dep.prefix, ttl_s=600)
-        store.update(second["id"], start(max_deliveries=3))
+        store.update(second["id"], start(max_deliveries=3, lease_s=60, hard_limit_s=600))
         assert two.post("/v1/jobs", json=PATCHING).status_code == 429  # running still counts
         store.update(second["id"], fail(JobError(code="internal_error", message="the test's worker gave up")))
         assert one.post("/v1/jobs", json=PATCHING).status_code == 202

@@ -219,7 +219,7 @@ def test_wake_feed_resubscribes_and_wakes_waiters_after_redis_restarts(tmp_path:
 
 def _run_and_fail(store: RedisJobStore, job_id: str) -> None:
     """What a worker writes for a job that fails: running, then failed."""
-    store.update(job_id, start(max_deliveries=3))
+    store.update(job_id, start(max_deliveries=3, lease_s=60, hard_limit_s=600))
     store.update(job_id, fail(JobError(code="internal_error", message="the test's worker gave up")))
 
 

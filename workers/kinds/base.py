@@ -46,9 +46,14 @@ SaeId = Annotated[str, Field(min_length=1, max_length=128, description="an SAE i
 
 
 class WireModel(BaseModel):
-    """A closed request object: an unknown field is a 400 naming it, never silently ignored."""
+    """A closed, strictly typed request object: an unknown field is a 400 naming it, never silently ignored, and
+    no value is coerced (``true`` or ``"50"`` is not a number, ``1`` is not a boolean).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict validation of a JSON-shaped dict accepts exactly what JSON can carry (lists, strings for URLs), so the
+    worker's re-validation of a stored spec (``validate_python(record.spec)``) accepts what the API accepted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class JobSpecBase(WireModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from workers.core.checks import check_equal_lengths, check_heads, check_indices
 from workers.core.defaults import PATH_DIRECTION, SWEEP_DIRECTION
@@ -88,6 +88,11 @@ class PatchingSpec(JobSpecBase):
     answer: TokenText
     wrong_answer: TokenText | None = Field(default=None, description="required by metric logit_diff")
     metric: Literal["logit_diff", "logprob"] = "logit_diff"
+    together: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
+        default=None,
+        description="exact: heads whose outputs (attn.hook_z) are also patched all at once, at `positions` (all "
+        "when absent): a circuit's joint effect, in the result's `together`",
+    )
     targets: Annotated[list[PatchingTarget], Field(max_length=len(PATCHING_TARGETS))] = Field(
         default_factory=lambda: cast(list[PatchingTarget], ["resid_pre"]),
         description="exact and attribution: granularities; each gives one layer×position(×head) grid "
@@ -120,11 +125,14 @@ class PatchingSpec(JobSpecBase):
         description="path: which inputs of the receivers carry the senders' effect",
     )
     freeze_mlps: bool = Field(default=False, description="path: also freeze MLP outputs at their base values")
-    together: Annotated[list[Head], Field(min_length=1, max_length=4096)] | None = Field(
-        default=None,
-        description="exact: heads whose outputs (attn.hook_z) are also patched all at once, at `positions` (all "
-        "when absent): a circuit's joint effect, in the result's `together`",
-    )
+
+    @field_validator("targets")
+    @classmethod
+    def _some_target(cls, targets: list[PatchingTarget], info: ValidationInfo) -> list[PatchingTarget]:
+        """``together`` is read first (it comes first), so an empty list can be refused naming ``targets``."""
+        if not targets and info.data.get("together") is None:
+            raise ValueError("targets is empty: list at least one, or heads to patch `together`")
+        return targets
 
     @model_validator(mode="after")
     def _consistent(self) -> PatchingSpec:
@@ -132,8 +140,6 @@ class PatchingSpec(JobSpecBase):
             raise ValueError("wrong_answer is required when metric is logit_diff")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets must not repeat")
-        if not self.targets and self.together is None:
-            raise ValueError("targets is empty: list at least one, or heads to patch `together`")
         if self.together is not None and self.method != "exact":
             raise ValueError("together applies to method exact only")
         if self.method == "path" and self.receivers is None:

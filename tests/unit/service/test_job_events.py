@@ -36,7 +36,7 @@ def test_a_write_from_another_thread_wakes_every_waiter_of_that_job() -> None:
             while len(events.waiters) < 21:
                 await asyncio.sleep(0.01)
             began = time.monotonic()
-            threading.Thread(target=store.update, args=(job.id, start(3))).start()
+            threading.Thread(target=store.update, args=(job.id, start(3, 60, 600))).start()
             woken = await asyncio.wait_for(asyncio.gather(*waiting), 2)
             assert time.monotonic() - began < 0.5
             assert all([e.status for e in found] == ["running"] for found in woken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import redis
@@ -86,3 +87,31 @@ def test_cached_reader_runs_one_forward_for_the_misses_only() -> None:
     other_revision = CacheContext("m", "r2", "float32")
     cached_reader(cache, other_revision, forward)(tokens, ["h1"])
     assert other_revision.stats.forwards == 1
+
+
+def test_an_unreachable_redis_is_all_misses_and_keeps_nothing() -> None:
+    from tests.integration.conftest import free_port
+
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    cache = RedisActivationCache(down, prefix="gone:", max_bytes=1 << 20, ttl_s=60)
+    assert cache.get_many(["a", "b"]) == [None, None]
+    cache.put_many({"a": b"x" * 10})  # no error: the job computes what it needs
+
+
+def test_a_full_redis_keeps_nothing_and_raises_nothing(tmp_path: Path) -> None:
+    """``noeviction`` at its memory bound refuses writes (OOM): the cache carries on without them."""
+    from tests.integration.conftest import start_redis
+
+    proc, url = start_redis(tmp_path)
+    try:
+        client = redis.Redis.from_url(url)
+        client.config_set("maxmemory", "2mb")
+        client.config_set("maxmemory-policy", "noeviction")
+        cache = RedisActivationCache(client, prefix="full:", max_bytes=1 << 30, ttl_s=60)
+        cache.put_many({f"k{i}": b"x" * 500_000 for i in range(8)})  # 4 MB into 2 MB
+        got = cache.get_many([f"k{i}" for i in range(8)])
+        assert any(v is None for v in got)
+        assert all(v is None or v == b"x" * 500_000 for v in got)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
