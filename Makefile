@@ -26,7 +26,7 @@ browser:
 	  apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check service workers tests bench client
+	$(VENV)/bin/ruff check service workers tests bench client scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
 

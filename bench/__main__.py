@@ -1,4 +1,5 @@
-"""`python -m bench NAME [args]` runs `bench/bench_NAME.py`; with no name, lists them."""
+"""`python -m bench NAME [args]` runs `bench/bench_NAME.py` (or a script of :data:`SCRIPTS`); with no name, lists
+them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import pkgutil
 import sys
 from pathlib import Path
 
+SCRIPTS = {"load": "bench.load"}
+"""Runnable by name without the ``bench_`` prefix: not a benchmark against a reference."""
+
 
 def main() -> None:
     names = sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
@@ -14,7 +18,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in names:
         print("usage: python -m bench NAME [args]; benchmarks:", ", ".join(names))
         raise SystemExit(2)
-    module = importlib.import_module(f"bench.bench_{sys.argv[1]}")
+    module = importlib.import_module(SCRIPTS.get(sys.argv[1], f"bench.bench_{sys.argv[1]}"))
     sys.argv = [f"bench_{sys.argv[1]}", *sys.argv[2:]]
     module.main()
 

@@ -70,11 +70,11 @@ def main() -> None:
     print(f"Gemma 3 270M, {tokens.shape[1]} tokens, torch threads {torch.get_num_threads()}")
 
     def from_ids(ids: torch.Tensor) -> torch.Tensor:
-        logits = model(input_ids=ids).logits[:, -1]
+        logits: torch.Tensor = model(input_ids=ids).logits[:, -1]
         return logits[:, mary] - logits[:, john]
 
     def from_embeds(inputs: torch.Tensor) -> torch.Tensor:
-        logits = model(inputs_embeds=inputs).logits[:, -1]
+        logits: torch.Tensor = model(inputs_embeds=inputs).logits[:, -1]
         return logits[:, mary] - logits[:, john]
 
     def ours(method: str, **options: object) -> Callable[[], torch.Tensor]:

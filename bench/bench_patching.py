@@ -167,7 +167,7 @@ def long_pair(model: HookedModel, n_tokens: int) -> tuple[str, str]:
         clean, corrupted = clean + filler, corrupted + filler
     ids = model.tokenize(clean)[0, :n_tokens].tolist()
     bad_ids = model.tokenize(corrupted)[0, :n_tokens].tolist()
-    return model.tokenizer.decode(ids[1:]), model.tokenizer.decode(bad_ids[1:])
+    return str(model.tokenizer.decode(ids[1:])), str(model.tokenizer.decode(bad_ids[1:]))
 
 
 def memory_report(model: HookedModel, what: str, long_tokens: int) -> None:

@@ -36,6 +36,7 @@ from service.readiness import Probe, Readiness
 from service.reaper import Reaper
 from service.request_id import RequestIdMiddleware, provide_request_id, send_request_id
 from service.settings import ServiceSettings
+from service.shutdown import drain_on_stop
 from workers.activation_cache import ActivationCache
 from workers.celery_app import make_celery
 from workers.core.registry import Registry
@@ -115,8 +116,9 @@ def create_app(
         before_send=[send_request_id],  # every response, also those no route handler answers (404, 405)
         logging_config=None,  # the process's logging (JSON lines, service.logs) stays as interp set it
         state=State({"services": services}),
-        # The one subscription to job wakes that long-polls and streams share; the reaper of jobs whose worker died.
-        lifespan=[events.lifespan, Reaper(store, queue, settings.workers).lifespan],
+        # The one subscription to job wakes that long-polls and streams share, ended at once on a stop signal; the
+        # reaper of jobs whose worker died.
+        lifespan=[events.lifespan, drain_on_stop(events), Reaper(store, queue, settings.workers).lifespan],
         request_max_body_size=settings.max_body_bytes,
         request_class=StrictJsonRequest,  # every JSON body: application/json, UTF-8, no duplicated key, bounded depth
         openapi_config=OpenAPIConfig(

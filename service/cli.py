@@ -127,7 +127,8 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
     from workers.settings import load_registry
     from workers.tasks import RuntimeHolder, register_tasks
 
-    worker_settings = settings.workers
+    concurrency = args.concurrency or settings.workers.worker_concurrency
+    worker_settings = settings.workers.model_copy(update={"worker_concurrency": concurrency})
     if worker_settings.broker_url is None:
         raise SystemExit("interp worker needs REDIS_URL (or BROKER_URL); for one process use interp serve")
     _require_webhook_secret("worker", settings)
@@ -160,10 +161,10 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
             serve_worker_metrics(metrics_port, multiprocess=multiprocess)
         except OSError as exc:
             raise SystemExit(f"interp worker: INTERP_WORKER_METRICS_PORT={metrics_port}: {exc.strerror}") from None
-    log.info("worker starting", extra={"queues": queues, "pool": args.pool, "concurrency": args.concurrency,
+    log.info("worker starting", extra={"queues": queues, "pool": args.pool, "concurrency": concurrency,
                                        "metrics_port": metrics_port or None})
     # --quiet: no banner on stdout, whose lines would not be JSON.
-    argv = ["--quiet", "worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "-P", args.pool,
+    argv = ["--quiet", "worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", args.pool,
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", args.loglevel]
     app.worker_main(argv)
 
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     worker = sub.add_parser("worker", help="a Celery worker (needs REDIS_URL)")
     worker.add_argument("--queues", default="", help="comma-separated; default: every model group's queue")
-    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--concurrency", type=int, default=None, help="default: INTERP_WORKER_CONCURRENCY (1)")
     worker.add_argument("--pool", choices=("prefork", "solo", "threads"), default="prefork")
     worker.add_argument("--loglevel", default="INFO")
     spec = sub.add_parser("openapi", help="write the OpenAPI document")

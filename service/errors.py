@@ -146,7 +146,9 @@ def _field_of(loc: tuple[int | str, ...]) -> str | None:
         parts = parts[1:]
     # A union field's errors end in the member's tag ("constrained-int", "literal['auto']"): the field is before it.
     named = parts[: next((i for i, p in enumerate(parts) if not _is_key(p)), len(parts))]
-    return ".".join(named) or None
+    # A union of models names the member between the field and its own ("target.TokenTarget.token"): wire names
+    # are snake_case, so a capitalised part is a member's class name, not a field.
+    return ".".join(p for p in named if not p[0].isupper()) or None
 
 
 def _is_key(part: str) -> bool:

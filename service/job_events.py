@@ -162,6 +162,13 @@ class JobEvents:
         self._store = store
         self._feed = feed
         self.waiters = Waiters()
+        self.draining = False
+        """Set when the server is stopping: every wait returns what it has, streams end (``service/shutdown.py``)."""
+
+    def drain(self) -> None:
+        """On the loop: end every wait now, so the server's graceful shutdown finds no request left open."""
+        self.draining = True
+        self.waiters.wake_all()
 
     def lifespan(self, _: Litestar | None = None) -> AbstractAsyncContextManager[None]:
         """Litestar's lifespan hook (the app is not needed): the feed runs while it is entered."""
@@ -180,7 +187,7 @@ class JobEvents:
                 woken.clear()  # before reading: a wake that comes during the read is kept for the wait below
                 found = await sync_to_thread(self._store.events, job_id, after)
                 remaining = deadline - loop.time()
-                if found or remaining <= 0:
+                if found or remaining <= 0 or self.draining:
                     return found
                 with suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), remaining)

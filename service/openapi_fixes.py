@@ -8,8 +8,9 @@ Litestar renders a pydantic discriminated union as a bare ``oneOf``, puts a rout
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_origin
 
 from litestar.openapi.spec import (
     Discriminator,
@@ -27,6 +28,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from service.schemas import ArtifactFile, JobEventStream
+from workers.kinds.base import WireModel
 from workers.records import JobEvent
 
 __all__ = ["ArtifactFileSchema", "JobEventStreamSchema", "complete_document"]
@@ -54,6 +56,8 @@ class JobEventStreamSchema(OpenAPISchemaPlugin):
         return value is JobEventStream
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        """The body as OpenAPI 3.1 describes it: text (generated clients read a string). Each event's own schema
+        is ``JobEvent``, named in the description; OpenAPI 3.2's ``itemSchema`` would say it formally."""
         schema_creator.for_field_definition(FieldDefinition.from_annotation(JobEvent))  # registers the component
         return Schema(type=OpenAPIType.STRING, description=EVENT_STREAM)
 
@@ -70,15 +74,62 @@ class ArtifactFileSchema(OpenAPISchemaPlugin):
 
 
 def complete_document(document: OpenAPI) -> None:
-    """Add ``kind`` discriminators, the other 2xx answers' headers and ``Retry-After`` to a built document."""
+    """Add ``kind`` discriminators, the other 2xx answers' headers and ``Retry-After`` to a built document, and
+    describe the request models' mappings as pydantic does."""
     components = {name: s for name, s in (document.components.schemas or {}).items() if isinstance(s, Schema)}
     for schema in _all_schemas(document, components):
         _discriminate(schema, components)
+    _describe_mappings(components)
     for operation in _operations(document):
         responses = operation.responses or {}
         _share_success_headers(responses)
         if isinstance(too_many := responses.get("429"), OpenAPIResponse):
             too_many.headers = {**(too_many.headers or {}), "Retry-After": RETRY_AFTER}
+
+
+def _describe_mappings(components: dict[str, Schema]) -> None:
+    """Litestar renders a ``dict`` field whose keys or values are constrained (``custom_patterns``) as an array; a
+    request model's mapping fields take pydantic's own schema (an object, its key pattern, its value schema)."""
+    for model in _request_models():
+        component = components.get(model.__name__)
+        if component is None or not component.properties:
+            continue
+        described = model.model_json_schema()["properties"]
+        for name, info in model.model_fields.items():
+            if get_origin(info.annotation) is dict and name in component.properties:
+                mapping = _schema_from_json(described[name])
+                if mapping.pattern_properties and mapping.additional_properties is None:
+                    mapping.additional_properties = False  # a key outside the pattern is refused
+                component.properties[name] = mapping
+
+
+def _request_models() -> list[type[WireModel]]:
+    found: list[type[WireModel]] = []
+    pending = list(WireModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        found.append(model)
+        pending.extend(model.__subclasses__())
+    return found
+
+
+def _schema_from_json(value: dict[str, Any]) -> Schema:
+    """A JSON Schema object (pydantic's, with no references) as Litestar's ``Schema``: camelCase keys to fields."""
+    return Schema(**{_snake(key): _field_value(key, item) for key, item in value.items() if key != "title"})
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+def _field_value(key: str, item: Any) -> Any:
+    if isinstance(item, dict) and key in ("items", "additionalProperties", "propertyNames"):
+        return _schema_from_json(item)
+    if key == "patternProperties":
+        return {pattern: _schema_from_json(schema) for pattern, schema in item.items()}
+    if key == "type":
+        return OpenAPIType(item)
+    return item
 
 
 def _discriminate(schema: Schema, components: dict[str, Schema]) -> None:

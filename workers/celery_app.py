@@ -47,5 +47,15 @@ def make_celery(settings: WorkerSettings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,
+        **_broker_queues(settings),
     )
     return app
+
+
+def _broker_queues(settings: WorkerSettings) -> dict[str, object]:
+    """RabbitMQ: every queue Celery declares is a quorum queue (replicated, its messages on disk), whose
+    unacknowledged messages go back the moment a consumer's connection drops; quorum queues have no global QoS,
+    which Celery then leaves alone. The Redis broker has neither: see workers/reaper.py."""
+    if not (settings.broker_url or "").startswith(("amqp://", "amqps://", "pyamqp://")):
+        return {}
+    return {"task_create_missing_queue_type": "quorum", "worker_detect_quorum_queues": True}

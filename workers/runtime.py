@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from workers.activation_cache import ActivationCache
@@ -67,6 +68,7 @@ class WorkerRuntime:
         registry: Registry | None = None,
     ) -> None:
         self.settings = settings
+        torch.set_num_threads(settings.threads_per_job())  # per process: each prefork child builds its own runtime
         self.registry = registry or load_registry(settings)
         if store is None or cache is None:
             built_store, built_cache = build_stores(settings)

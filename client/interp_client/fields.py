@@ -804,7 +804,7 @@ class HeadScoresSpec(TypedDict, closed=True):
     """
     https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
-    custom_patterns: NotRequired[list[str | list[list[float]]]]
+    custom_patterns: NotRequired[dict[str, list[list[float]]]]
     """
     name → destination × source pattern, its size the sequence's token count (BOS included)
     """

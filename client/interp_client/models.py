@@ -13,7 +13,7 @@ from interp_client.result_methods import (
     SaeFeaturesMethods,
     SteerMethods,
 )
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
 TopK = TypeAliasType("TopK", Annotated[int, Field(ge=1, le=1024)])
@@ -273,6 +273,11 @@ class HeadScoresResult(BaseModel):
     """
     each sequence's tokens, BOS first
     """
+
+
+CustomPattern = TypeAliasType(
+    "CustomPattern", Annotated[list[float], Field(max_length=4096)]
+)
 
 
 class HookValues(BaseModel):
@@ -1015,9 +1020,13 @@ class HeadScoresSpec(BaseModel):
     """
     https URL that is POSTed the finished job, signed per Standard Webhooks (webhook-id: the job id, webhook-timestamp, webhook-signature); its host must resolve to public addresses only (checked at submission and again at delivery); redirects are not followed
     """
-    custom_patterns: Annotated[
-        list[str | list[list[float]]] | None, Field(max_length=8)
-    ] = None
+    custom_patterns: (
+        dict[
+            Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")],
+            list[CustomPattern],
+        ]
+        | None
+    ) = None
     """
     name → destination × source pattern, its size the sequence's token count (BOS included)
     """

@@ -67,7 +67,7 @@ async def _wait(services: Services, record: JobRecord, seconds: float | None) ->
         return record
     deadline = time.monotonic() + min(seconds, services.settings.max_wait_s)
     seen = -1
-    while (remaining := deadline - time.monotonic()) > 0:
+    while (remaining := deadline - time.monotonic()) > 0 and not services.events.draining:
         events = await services.events.wait(record.id, seen, remaining)
         if events:
             seen = events[-1].seq
@@ -219,6 +219,9 @@ class JobController(Controller):
             seen = -1
             while True:
                 events = await services.events.wait(job_id, seen, heartbeat)
+                if not events and services.events.draining:
+                    yield ServerSentEventMessage(comment="the server is stopping: reconnect to go on")
+                    return
                 if not events:
                     yield ServerSentEventMessage(comment="keep-alive")
                     continue

@@ -32,7 +32,6 @@ from tests.deploy.conftest import (
     merged,
     values_file,
 )
-from workers.celery_app import WEBHOOK_QUEUE
 from workers.core.registry import Registry
 from workers.settings import WorkerSettings, kind_limits
 
@@ -159,7 +158,8 @@ def test_each_worker_group_gets_a_scaledobject_on_its_own_queue(
     scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in rendering.of_kind("ScaledObject")}
     assert set(scaled) == {d["metadata"]["name"] for d in workers.values()}
     # The queues `interp worker` accepts with this registry and these groups (service/cli.py refuses others).
-    accepted = {settings.queue_for(m) for m in registry.model_ids} | {WEBHOOK_QUEUE}
+    webhooks = settings.webhook_queue
+    accepted = {settings.queue_for(m) for m in registry.model_ids} | {webhooks}
     for name, group in groups.items():
         deployment = workers[name]
         queue = f"interp.models.{name}"
@@ -167,7 +167,7 @@ def test_each_worker_group_gets_a_scaledobject_on_its_own_queue(
         assert {settings.queue_for(m) for m in group["models"]} == {queue}
         consumed = _queues(deployment)
         assert set(consumed) <= accepted
-        assert consumed == [queue, WEBHOOK_QUEUE] if group.get("webhooks", True) else [queue]
+        assert consumed == [queue, webhooks] if group.get("webhooks", True) else [queue]
         spec = scaled[deployment["metadata"]["name"]]["spec"]
         lists = [t["metadata"]["listName"] for t in spec["triggers"]]
         assert lists[0] == queue

@@ -243,9 +243,10 @@ class Deployment:
             self.kill(proc)
         for key in self.redis.scan_iter(f"{self.prefix}*"):
             self.redis.delete(key)
-        for model in ("tiny-gpt2", "slow-gpt2"):
-            self.redis.delete(f"interp.models.{self.group(model)}")
-        self.redis.delete(self.env["INTERP_WEBHOOK_QUEUE"])
+        queues = [f"interp.models.{self.group(model)}" for model in ("tiny-gpt2", "slow-gpt2", "gemma-3-270m")]
+        queues.append(self.env["INTERP_WEBHOOK_QUEUE"])
+        for queue in queues:
+            self.redis.delete(queue, f"_kombu.binding.{queue}")  # the queue and kombu's record of its exchange
 
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration tests' webhook key!!").decode()
@@ -335,4 +336,3 @@ def gemma_service(
             yield dep, client
     finally:
         dep.stop()
-        dep.redis.delete(f"interp.models.{dep.group('gemma-3-270m')}")

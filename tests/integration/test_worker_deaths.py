@@ -2,8 +2,8 @@
 
 Kills: a pool child (SIGKILL: its parent sees it die and hands the message back); a worker's whole process group
 (what an OOM kill of the pod or a lost node does), with another worker standing by. Brokers: Redis, where only the
-job's lapsed lease tells (the reaper sends it again), and RabbitMQ, which hands an unacknowledged message to
-another consumer the moment the dead one's connection drops. A job that kills its worker every time fails as
+job's lapsed lease tells (the reaper sends it again), and RabbitMQ (quorum queues), which hands an unacknowledged
+message to another consumer the moment the dead one's connection drops. A job that kills its worker every time fails as
 ``worker_lost`` after ``INTERP_MAX_DELIVERIES`` and the job behind it still runs.
 
 ``INTERP_KILL_ROUNDS=N`` repeats each kill N times (the stress run for docs/reliability.md); each recovery time is
@@ -72,8 +72,9 @@ def dep(
 def _delete_queues(dep: Deployment) -> None:
     with Connection(RABBITMQ_URL) as connection:
         channel = connection.default_channel
-        for model in ("tiny-gpt2", "slow-gpt2"):
-            channel.queue_delete(f"interp.models.{dep.group(model)}")
+        for queue in (*(f"interp.models.{dep.group(m)}" for m in ("tiny-gpt2", "slow-gpt2")),
+                      dep.env["INTERP_WEBHOOK_QUEUE"]):
+            channel.queue_delete(queue)
 
 
 def _record(dep: Deployment, job_id: str) -> dict[str, Any]:

@@ -54,8 +54,9 @@ class HeadScoresSpec(JobSpecBase):
         default_factory=lambda: cast(list[Detector], ["previous_token", "duplicate_token", "induction"]),
         description="built-in detection patterns",
     )
-    custom_patterns: Annotated[dict[PatternName, Pattern], Field(max_length=MAX_PATTERNS)] = Field(
+    custom_patterns: dict[PatternName, Pattern] = Field(
         default_factory=dict,
+        max_length=MAX_PATTERNS,
         description="name → destination × source pattern, its size the sequence's token count (BOS included)",
     )
     exclude_bos: bool = Field(default=False, description="leave attention to BOS out of the comparison")

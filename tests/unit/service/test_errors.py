@@ -62,6 +62,7 @@ def test_request_errors_keep_their_message() -> None:
         ({"kind": "attribution", "model": "m", "prompt": "a", "target": {"token": "x"}, "n_steps": 0}, "n_steps"),
         ({"kind": "attribution", "model": "m", "prompt": "a", "target": {"token": "x"}, "n_steps": "many"}, "n_steps"),
         ({"kind": "steer", "model": "m", "prompt": "a", "sae": "s", "feature": 1, "bogus": 1}, "bogus"),
+        ({"kind": "attribution", "model": "m", "prompt": "a", "target": {}}, "target.token"),  # a union of models
     ],
 )
 def test_validation_errors_name_the_field_without_the_kind_prefix(body: dict[str, object], field: str) -> None:

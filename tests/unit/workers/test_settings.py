@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,11 @@ def test_settings_are_frozen_and_copied_with_updates() -> None:
 def test_unknown_keywords_are_refused() -> None:
     with pytest.raises(ValidationError):
         WorkerSettings(cache_ttl=1)  # type: ignore[call-arg]
+
+
+def test_torch_threads_share_the_cores_among_the_concurrent_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert WorkerSettings(worker_concurrency=1).threads_per_job() == 8
+    assert WorkerSettings(worker_concurrency=3).threads_per_job() == 2
+    assert WorkerSettings(worker_concurrency=16).threads_per_job() == 1
+    assert WorkerSettings(worker_concurrency=4, torch_threads=6).threads_per_job() == 6

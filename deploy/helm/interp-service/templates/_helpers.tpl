@@ -158,6 +158,13 @@ redis-password
       name: {{ include "interp.redisSecretName" . }}
       key: {{ if .Values.externalRedis.existingSecret }}{{ .Values.externalRedis.existingSecretUrlKey }}{{ else }}redis-url{{ end }}
 {{- end }}
+{{- if .Values.rabbitmq.existingSecret }}
+- name: BROKER_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.rabbitmq.existingSecret }}
+      key: {{ .Values.rabbitmq.existingSecretUrlKey }}
+{{- end }}
 - name: INTERP_WEBHOOK_SECRET
   valueFrom:
     secretKeyRef:
@@ -178,7 +185,7 @@ redis-password
 
 {{/* Variables the chart sets itself: refused in .Values.env and in a group's env. */}}
 {{- define "interp.reservedEnv" -}}
-{{- $names := list "REDIS_URL" "REDIS_PASSWORD" "BROKER_URL" "INTERP_WEBHOOK_SECRET" "INTERP_KEY_PEPPER" "INTERP_REGISTRY" "INTERP_MODEL_GROUPS" "INTERP_MAX_WAIT_S" "INTERP_VISIBILITY_TIMEOUT_S" "INTERP_CACHE_MAX_BYTES" "INTERP_CACHE_DIR" "INTERP_WORKER_METRICS_PORT" -}}
+{{- $names := list "REDIS_URL" "REDIS_PASSWORD" "BROKER_URL" "INTERP_WEBHOOK_SECRET" "INTERP_KEY_PEPPER" "INTERP_REGISTRY" "INTERP_MODEL_GROUPS" "INTERP_MAX_WAIT_S" "INTERP_VISIBILITY_TIMEOUT_S" "INTERP_LEASE_S" "INTERP_REDIS_DURABILITY" "INTERP_CACHE_MAX_BYTES" "INTERP_CACHE_DIR" "INTERP_WORKER_METRICS_PORT" -}}
 {{- range $kind, $_ := .Values.worker.timeLimits -}}
 {{- $names = append $names (printf "INTERP_%s_SOFT_LIMIT_S" (upper $kind)) -}}
 {{- $names = append $names (printf "INTERP_%s_HARD_LIMIT_S" (upper $kind)) -}}
@@ -316,5 +323,12 @@ redis-password
         cidr: {{ .Values.networkPolicy.externalRedis.cidr }}
   ports:
     - {port: {{ .Values.networkPolicy.externalRedis.port }}, protocol: TCP}
+{{- end }}
+{{- if .Values.rabbitmq.existingSecret }}
+- to:
+    - ipBlock:
+        cidr: {{ .Values.networkPolicy.rabbitmq.cidr }}
+  ports:
+    - {port: {{ .Values.networkPolicy.rabbitmq.port }}, protocol: TCP}
 {{- end }}
 {{- end -}}
