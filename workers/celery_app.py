@@ -18,12 +18,19 @@ def task_name(kind: str) -> str:
     return f"interp.{kind}"
 
 
-def _transport_options(settings: WorkerSettings) -> dict[str, float]:
+def _transport_options(settings: WorkerSettings) -> dict[str, float | bool]:
     """Redis: unacknowledged jobs come back after the visibility timeout (keep it above the hard time limits).
+    RabbitMQ: a submission waits for the broker's confirm, so a 202 means the message is in the queue.
     In-memory (embedded): kombu polls the virtual queue, 1 s apart by default; poll often for low latency."""
     if settings.broker_url is None:
         return {"polling_interval": 0.01}
+    if _is_amqp(settings):
+        return {"confirm_publish": True}
     return {"visibility_timeout": settings.visibility_timeout_s}
+
+
+def _is_amqp(settings: WorkerSettings) -> bool:
+    return (settings.broker_url or "").startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 def make_celery(settings: WorkerSettings) -> Celery:
@@ -56,6 +63,6 @@ def _broker_queues(settings: WorkerSettings) -> dict[str, object]:
     """RabbitMQ: every queue Celery declares is a quorum queue (replicated, its messages on disk), whose
     unacknowledged messages go back the moment a consumer's connection drops; quorum queues have no global QoS,
     which Celery then leaves alone. The Redis broker has neither: see workers/reaper.py."""
-    if not (settings.broker_url or "").startswith(("amqp://", "amqps://", "pyamqp://")):
+    if not _is_amqp(settings):
         return {}
     return {"task_create_missing_queue_type": "quorum", "worker_detect_quorum_queues": True}

@@ -1,4 +1,5 @@
-"""Redis (job store, broker and cache in one) killed under load and started again, both ways.
+"""Redis (job store, broker and cache in one) killed under load and started again, both ways; and RabbitMQ, as the
+broker beside Redis, killed and started again.
 
 While it is down the API answers 503 with the JSON error within a second and ``/readyz`` says not ready, while
 ``/healthz`` stays 200. With an append-only file every job accepted before the outage ends ``succeeded`` (a job
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import Deployment, free_port, make_deployment, start_redis
+from tests.integration.rabbitmq import RabbitMQ
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +131,54 @@ def _until_ok(client: httpx.Client, path: str, body: dict[str, str]) -> dict[str
         time.sleep(0.2)
     data: dict[str, list[str]] = response.json()
     return data
+
+
+@pytest.fixture
+def broker_outage(tmp_path: Path) -> Iterator[tuple[Deployment, RabbitMQ, Path]]:
+    """RabbitMQ of the test's own as the broker, Redis (with an append-only file) as the store."""
+    rabbit = RabbitMQ()
+    rabbit.start()
+    (tmp_path / "redis").mkdir()
+    redis_proc, redis_url = start_redis(tmp_path / "redis", appendonly=True)
+    dep = make_deployment(redis_url, tmp_path / "dep", INTERP_LEASE_S="3", BROKER_URL=rabbit.url)
+    api_log = tmp_path / "api.log"
+    try:
+        dep.start_worker(models=("slow-gpt2", "tiny-gpt2"))
+        with api_log.open("wb") as log:
+            dep.start_api(output=log)
+        yield dep, rabbit, api_log
+    finally:
+        dep.stop()
+        rabbit.remove()
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+
+
+def test_rabbitmq_killed_under_load_and_restarted(broker_outage: tuple[Deployment, RabbitMQ, Path]) -> None:
+    """Jobs accepted before the broker died sit in its durable (quorum) queues or run on the worker; after it
+    returns every one succeeds. While it is down, a submission is a 503 (its record fails as ``unavailable``, its
+    Idempotency-Key freed), reads of jobs still answer from Redis, and ``/readyz`` says the broker is away."""
+    dep, rabbit, _ = broker_outage
+    with dep.http(timeout=30) as client:
+        accepted = [client.post("/v1/jobs", json=SLOW if i % 2 == 0 else FAST).json()["id"] for i in range(6)]
+        while client.get(f"/v1/jobs/{accepted[0]}").json()["status"] != "running":
+            time.sleep(0.05)
+        rabbit.kill()
+        submit, submit_s = _timed(client, "POST", "/v1/jobs", json=FAST, headers={"Idempotency-Key": "during"})
+        ready, ready_s = _timed(client, "GET", "/readyz")
+        status, _ = _timed(client, "GET", f"/v1/jobs/{accepted[1]}")
+        assert (submit.status_code, ready.status_code, status.status_code) == (503, 503, 200), submit.text
+        assert submit.json()["error"]["code"] == "unavailable" and ready.json()["checks"]["store"] == "ok"
+        time.sleep(DOWN_S)
+        rabbit.start()
+        back = time.monotonic()
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() - back < 60, "the API never became ready again"
+            time.sleep(0.1)
+        ready_again_s = time.monotonic() - back
+        ends = {job_id: _end(client, job_id) for job_id in accepted}
+        retried = client.post("/v1/jobs", json=FAST, params={"wait": 60}, headers={"Idempotency-Key": "during"})
+    print(f"RabbitMQ: submit {submit_s * 1000:.0f} ms, readyz {ready_s * 1000:.0f} ms during the outage; ready "
+          f"{ready_again_s:.1f} s after it returned; accepted jobs ended {sorted(ends.values())}")
+    assert set(ends.values()) == {"succeeded"}
+    assert retried.json()["status"] == "succeeded", retried.text  # the key was freed: the retry made a new job

@@ -127,7 +127,11 @@ def test_every_status_a_route_sends_is_documented_with_its_body(document: dict[s
     assert errors >= {"400", "404", "413", "422", "429", "500", "503"}
     submit = paths["/v1/jobs"]["post"]["responses"]
     cancel = paths["/v1/jobs/{job_id}"]["delete"]["responses"]
-    assert set(submit) == set(cancel) == {"200", "202", *errors}
+    assert set(cancel) == {"200", "202", *errors}
+    assert set(submit) == {*cancel, "415"}  # it reads a body: one that is not application/json is a 415
+    bodies = [op for item in paths.values() for method, op in item.items() if method in ("post", "put", "patch")]
+    assert all("415" in op["responses"] for op in bodies)
+    assert _json(submit["415"]) == {"$ref": "#/components/schemas/ErrorBody"}
     for status in ("200", "202"):
         assert submit[status]["headers"]["Location"]["schema"] == {"type": "string"}
     for path, item in paths.items():
