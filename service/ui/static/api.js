@@ -42,18 +42,19 @@ async function request(method, path, body) {
   return data;
 }
 
+/** The ApiError of a failed streamed or binary response, from its JSON envelope when it has one. */
+async function errorOf(response) {
+  try {
+    return new ApiError(response.status, (await response.json()).error || {});
+  } catch {
+    return new ApiError(response.status, {});
+  }
+}
+
 /** A file a job links to (result.artifact), fetched with the page's key and saved through a temporary link. */
 export async function downloadArtifact(link) {
   const response = await fetch(link.url, { headers: headers() });
-  if (!response.ok) {
-    let error = {};
-    try {
-      error = (await response.json()).error || {};
-    } catch {
-      error = {};
-    }
-    throw new ApiError(response.status, error);
-  }
+  if (!response.ok) throw await errorOf(response);
   const url = URL.createObjectURL(await response.blob());
   const anchor = Object.assign(document.createElement("a"), { href: url, download: link.name });
   document.body.append(anchor);
@@ -96,15 +97,7 @@ export async function streamJobEvents(id, onEvent, signal) {
     headers: headers({ Accept: "text/event-stream" }),
     signal,
   });
-  if (!response.ok || !response.body) {
-    let error = {};
-    try {
-      error = (await response.json()).error || {};
-    } catch {
-      error = {};
-    }
-    throw new ApiError(response.status, error);
-  }
+  if (!response.ok || !response.body) throw await errorOf(response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {

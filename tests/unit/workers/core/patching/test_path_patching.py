@@ -20,14 +20,11 @@ def _metric(model: HookedModel, tokens: torch.Tensor, writes: list[Write]) -> fl
     return float(logits[0, -1, model.token_id("b")] - logits[0, -1, model.token_id("a")])
 
 
-def _reference(
-    model: HookedModel,
-    senders: list[tuple[int, int]],
-    receivers: list[tuple[int, int]],
-    inputs: tuple[str, ...],
-    freeze_mlps: bool,
-) -> float:
-    """The IOI paper's two runs as full forwards with whole-tensor writes (noising: base clean)."""
+def _sender_writes(
+    model: HookedModel, senders: list[tuple[int, int]], freeze_mlps: bool
+) -> tuple[torch.Tensor, list[Write]]:
+    """The clean tokens, and writes that freeze every head (and MLP) at its clean value but the senders, whose
+    outputs come from the corrupted run."""
     clean, corrupted = model.tokenize(CLEAN), model.tokenize(CORRUPTED)
     n_layers = model.facts.n_layers
     z = [f"blocks.{layer}.attn.hook_z" for layer in range(n_layers)]
@@ -43,6 +40,18 @@ def _reference(
         writes.append(Write(z[layer], value))
         if freeze_mlps:
             writes.append(Write(mlp[layer], base[mlp[layer]]))
+    return clean, writes
+
+
+def _reference(
+    model: HookedModel,
+    senders: list[tuple[int, int]],
+    receivers: list[tuple[int, int]],
+    inputs: tuple[str, ...],
+    freeze_mlps: bool,
+) -> float:
+    """The IOI paper's two runs as full forwards with whole-tensor writes (noising: base clean)."""
+    clean, writes = _sender_writes(model, senders, freeze_mlps)
     sites = {"q": "attn.hook_q", "k": "attn.hook_k", "v": "attn.hook_v"}
     inputs_of = [f"blocks.{layer}.{sites[name]}" for layer, _ in receivers for name in inputs]
     recorded = model.run(clean, writes=writes, cache=inputs_of).cache
@@ -125,21 +134,7 @@ def test_senders_without_a_path_have_exactly_no_effect(gpt2: HookedModel) -> Non
 
 def _direct_reference(model: HookedModel, senders: list[tuple[int, int]], freeze_mlps: bool) -> float:
     """The senders' outputs from the corrupted run, every other head (and MLP) frozen at clean: one forward."""
-    clean, corrupted = model.tokenize(CLEAN), model.tokenize(CORRUPTED)
-    n_layers = model.facts.n_layers
-    z = [f"blocks.{layer}.attn.hook_z" for layer in range(n_layers)]
-    mlp = [f"blocks.{layer}.hook_mlp_out" for layer in range(n_layers)]
-    base = model.run(clean, cache=z + mlp).cache
-    donor = model.run(corrupted, cache=z).cache
-    writes = []
-    for layer in range(n_layers):
-        value = base[z[layer]].clone()
-        for sender_layer, head in senders:
-            if sender_layer == layer:
-                value[:, :, head] = donor[z[layer]][:, :, head]
-        writes.append(Write(z[layer], value))
-        if freeze_mlps:
-            writes.append(Write(mlp[layer], base[mlp[layer]]))
+    clean, writes = _sender_writes(model, senders, freeze_mlps)
     return _metric(model, clean, writes)
 
 
