@@ -18,7 +18,18 @@ from typing import Any
 
 from workers.records import JobError, JobRecord, JobStatus
 
-__all__ = ["ALLOWED", "cancel", "fail", "finish", "renew", "requeue", "start", "time_limit_error", "transition"]
+__all__ = [
+    "ALLOWED",
+    "cancel",
+    "fail",
+    "finish",
+    "past_hard_limit",
+    "renew",
+    "requeue",
+    "start",
+    "time_limit_error",
+    "transition",
+]
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     "queued": frozenset({"running", "cancelled", "failed"}),
@@ -70,7 +81,7 @@ def time_limit_error(kind: str, limit: float) -> JobError:
     return JobError(code="time_limit", message=f"the job ran past the {kind} time limit of {limit:g} s")
 
 
-def _past_hard_limit(record: JobRecord, hard_limit_s: float, now: float) -> bool:
+def past_hard_limit(record: JobRecord, hard_limit_s: float, now: float) -> bool:
     """A redelivered job whose last run started a hard limit ago: the worker was killed for its time."""
     return record.status == "running" and record.started_at is not None and now - record.started_at >= hard_limit_s
 
@@ -89,7 +100,7 @@ def start(max_deliveries: int, lease_s: float, hard_limit_s: float, *, redeliver
         held = record.status == "running" and record.lease_until is not None and record.lease_until > now
         if held and not redelivered:
             return None
-        if _past_hard_limit(record, hard_limit_s, now):
+        if past_hard_limit(record, hard_limit_s, now):
             return transition(record, "failed", error=time_limit_error(record.kind, hard_limit_s))
         record.deliveries += 1
         if record.deliveries > max_deliveries:
@@ -125,7 +136,7 @@ def requeue(now: float, max_deliveries: int, hard_limit_s: float) -> Mutator:
     def mutate(record: JobRecord) -> JobRecord | None:
         if record.status != "running" or record.lease_until is None or record.lease_until >= now:
             return None
-        if _past_hard_limit(record, hard_limit_s, now):
+        if past_hard_limit(record, hard_limit_s, now):
             return transition(record, "failed", error=time_limit_error(record.kind, hard_limit_s))
         if record.deliveries >= max_deliveries:
             return transition(record, "failed", error=_worker_lost(max_deliveries))

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from workers.lifecycle import requeue
+from workers.lifecycle import past_hard_limit, requeue
 from workers.records import JobStore
 
 __all__ = ["reap"]
@@ -38,8 +38,7 @@ def reap(
         if record is None or record.status != "running" or record.lease_until is None or record.lease_until >= now:
             continue
         hard_limit = hard_limits[record.kind]
-        past_limit = record.started_at is not None and now - record.started_at >= hard_limit
-        if record.deliveries < max_deliveries and not past_limit:
+        if record.deliveries < max_deliveries and not past_hard_limit(record, hard_limit, now):
             submit(record.id, record.kind, record.queue)
         after = store.update(job_id, requeue(now, max_deliveries, hard_limit))
         if after is not None and after.status != "running":

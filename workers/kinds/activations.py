@@ -177,12 +177,17 @@ class ActivationsSpec(PromptsSpec):
             plans.append(Plan(name, [axis for axis, _ in axes], picks, shape))
         return plans
 
+    def plans_by_prompt(self, check_hook: HookCheck, widths: Widths, lengths: list[int]) -> list[list[Plan]]:
+        return [self.plans(check_hook, widths, n_pos, field=field)
+                for (field, _), n_pos in zip(self.prompt_fields(), lengths, strict=True)]
+
     def result_bytes(self, check_hook: HookCheck, widths: Widths, lengths: list[int]) -> int:
         """The result's numbers (its hooks over every prompt, sliced) as float32, and with ``top_k`` their indices
         as int32: what the JSON holds, or the file."""
-        values = 0
-        for (field, _), n_pos in zip(self.prompt_fields(), lengths, strict=True):
-            values += sum(prod(plan.shape) for plan in self.plans(check_hook, widths, n_pos, field=field))
+        return self.bytes_of(self.plans_by_prompt(check_hook, widths, lengths))
+
+    def bytes_of(self, plans: list[list[Plan]]) -> int:
+        values = sum(prod(plan.shape) for prompt in plans for plan in prompt)
         return values * 4 * (2 if self.top_k is not None else 1)
 
     def as_file(self, size: int) -> bool:
@@ -264,13 +269,13 @@ def run(ctx: JobContext, spec: ActivationsSpec) -> ActivationsResult:
     model = ctx.model
     fields = spec.prompt_fields()
     tokenized = [model.tokenize(prompt, field=field) for field, prompt in fields]
-    to_file = spec.as_file(spec.result_bytes(model.hook, model.facts, [tokens.shape[1] for tokens in tokenized]))
+    all_plans = spec.plans_by_prompt(model.hook, model.facts, [tokens.shape[1] for tokens in tokenized])
+    to_file = spec.as_file(spec.bytes_of(all_plans))
     tensors: dict[str, torch.Tensor] = {}
     prompts = []
-    for done, ((field, _), tokens) in enumerate(zip(fields, tokenized, strict=True)):
+    for done, (tokens, plans) in enumerate(zip(tokenized, all_plans, strict=True)):
         check_cancelled(ctx.should_cancel)
         strings = model.token_strings(tokens)
-        plans = spec.plans(model.hook, model.facts, tokens.shape[1], field=field)
         cache = ctx.reader(tokens, [plan.hook for plan in plans])
         hooks = {}
         for plan in plans:
