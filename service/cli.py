@@ -12,13 +12,13 @@ import argparse
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from service.key_commands import add_key_commands, run_keys
 from service.logs import configure_logging, logging_config, route_library_logs
 from service.settings import ServiceSettings
 from workers.core.errors import RegistryConfigError
-from workers.settings import SettingsError
+from workers.settings import SettingsError, WorkerPool
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -116,7 +116,8 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
     from workers.metrics_server import forget_process, serve_worker_metrics, use_multiprocess_dir
 
     metrics_port = settings.workers.worker_metrics_port
-    multiprocess = bool(metrics_port) and args.pool == "prefork"
+    pool = args.pool or settings.workers.worker_pool
+    multiprocess = bool(metrics_port) and pool == "prefork"
     if multiprocess:
         use_multiprocess_dir()  # before prometheus_client is imported (below): children write per-process files
 
@@ -127,8 +128,9 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
     from workers.settings import load_registry
     from workers.tasks import RuntimeHolder, register_tasks
 
-    concurrency = args.concurrency or settings.workers.worker_concurrency
-    worker_settings = settings.workers.model_copy(update={"worker_concurrency": concurrency})
+    chosen = settings.workers.model_copy(update={"worker_pool": pool})
+    concurrency = args.concurrency or chosen.concurrency
+    worker_settings = chosen.model_copy(update={"worker_concurrency": concurrency})
     if worker_settings.broker_url is None:
         raise SystemExit("interp worker needs REDIS_URL (or BROKER_URL); for one process use interp serve")
     _require_webhook_secret("worker", settings)
@@ -148,7 +150,7 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
     def warm(**_: object) -> None:
         holder.get().warm(models)
 
-    if args.pool == "prefork":
+    if pool == "prefork":
         worker_process_init.connect(warm, weak=False)  # each child loads its own models, after the fork
     else:
         worker_ready.connect(warm, weak=False)
@@ -161,10 +163,10 @@ def _worker(args: argparse.Namespace, settings: ServiceSettings) -> None:
             serve_worker_metrics(metrics_port, multiprocess=multiprocess)
         except OSError as exc:
             raise SystemExit(f"interp worker: INTERP_WORKER_METRICS_PORT={metrics_port}: {exc.strerror}") from None
-    log.info("worker starting", extra={"queues": queues, "pool": args.pool, "concurrency": concurrency,
+    log.info("worker starting", extra={"queues": queues, "pool": pool, "concurrency": concurrency,
                                        "metrics_port": metrics_port or None})
     # --quiet: no banner on stdout, whose lines would not be JSON.
-    argv = ["--quiet", "worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", args.pool,
+    argv = ["--quiet", "worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool,
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", args.loglevel]
     app.worker_main(argv)
 
@@ -187,8 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     worker = sub.add_parser("worker", help="a Celery worker (needs REDIS_URL)")
     worker.add_argument("--queues", default="", help="comma-separated; default: every model group's queue")
-    worker.add_argument("--concurrency", type=int, default=None, help="default: INTERP_WORKER_CONCURRENCY (1)")
-    worker.add_argument("--pool", choices=("prefork", "solo", "threads"), default="prefork")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="default: INTERP_WORKER_CONCURRENCY, or 8 threads (1 process for prefork)")
+    worker.add_argument("--pool", choices=get_args(WorkerPool), default=None,
+                        help="default: INTERP_WORKER_POOL (threads, whose jobs share forwards)")
     worker.add_argument("--loglevel", default="INFO")
     spec = sub.add_parser("openapi", help="write the OpenAPI document")
     spec.add_argument("--output", default="openapi.yaml")

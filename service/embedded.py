@@ -5,8 +5,9 @@ the job store and the activation cache can all be plain in-process objects, and 
 production one (``send_task`` by name → Celery consumer → the same ``interp.<kind>`` tasks). A cross-process
 transport would only pay off with separate worker processes, which is what production mode (Redis) is for.
 The price: queued jobs, records and cached activations live in memory and do **not** survive a restart.
-The worker uses Celery's ``solo`` pool in a thread; soft time limits are still enforced between chunks (the
-task polls its deadline), hard limits are not (no child process to kill).
+The worker runs Celery's ``threads`` pool (``solo`` if ``INTERP_WORKER_POOL=solo``) in a thread, so concurrent jobs
+of a model share forwards as in a production worker; soft time limits are still enforced between chunks (the task
+polls its deadline), hard limits are not (no child process to kill).
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def build_embedded(settings: ServiceSettings, *, warm: bool = True) -> EmbeddedS
     register_tasks(celery, settings.workers, RuntimeHolder(lambda: runtime))
     queues = sorted({settings.workers.queue_for(m) for m in registry.model_ids} | {settings.workers.webhook_queue})
     worker = celery.WorkController(
-        pool_cls="solo",
-        concurrency=1,
+        pool_cls="solo" if settings.workers.worker_pool == "solo" else "threads",
+        concurrency=1 if settings.workers.worker_pool == "solo" else settings.workers.concurrency,
         queues=queues,
         without_heartbeat=True,
         without_mingle=True,

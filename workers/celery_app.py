@@ -45,7 +45,7 @@ def make_celery(settings: WorkerSettings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        worker_concurrency=settings.worker_concurrency,
+        worker_concurrency=settings.concurrency,
         task_default_queue=settings.webhook_queue,
         broker_connection_retry_on_startup=True,
         broker_transport_options=_transport_options(settings),

@@ -24,6 +24,7 @@ from workers.core.model_pool import ModelPool
 from workers.core.registry import ModelEntry, Registry
 from workers.core.sae.autoencoder import Sae
 from workers.core.sae.loading import SaeStore, sae_width
+from workers.core.shared_forwards import SharedForwards
 from workers.kinds.view import ModelView
 from workers.metrics import MODEL_LOAD, MODELS_LOADED, register_gpu_collector, sample_gpu_memory
 from workers.records import JobStore
@@ -81,6 +82,10 @@ class WorkerRuntime:
         self.saes = SaeStore(settings.sae_pool_max_bytes)
         self._cards: dict[str, ModelCard] = {}
         self._lock = threading.Lock()
+        self._forwards: dict[str, SharedForwards] = {}
+        self.exclusive = threading.Lock()
+        """Held by a job whose forwards are its own (patching, steering, …): one such job runs at a time, as the
+        memory checks assume; jobs that share forwards run beside it."""
         register_gpu_collector()  # a process that runs jobs reports its GPU memory (never the API's own)
 
     def model(self, model_id: str) -> HookedModel:
@@ -89,6 +94,17 @@ class WorkerRuntime:
         if model_id not in self._cards:
             self.publish_card(hooked)
         return hooked
+
+    def shared_forwards(self, hooked: HookedModel) -> SharedForwards:
+        """The combiner of ``hooked``'s forwards, one per loaded model (a reloaded model gets a new one)."""
+        with self._lock:
+            forwards = self._forwards.get(hooked.model_id)
+            if forwards is None or forwards.model is not hooked:
+                wait_ms = self.settings.batch_max_wait_ms if self.settings.shares_forwards else 0.0
+                forwards = SharedForwards(hooked, max_wait_s=wait_ms / 1000,
+                                          max_tokens=self.settings.batch_max_tokens)
+                self._forwards[hooked.model_id] = forwards
+            return forwards
 
     def view(self, model_id: str) -> ModelView:
         """What the submission checks see of a loaded model: the card it published and the same tokenizer."""

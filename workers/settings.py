@@ -151,6 +151,12 @@ class EnvSettings(BaseSettings):
         return _EnvSource(cls, env)()
 
 
+WorkerPool = Literal["threads", "prefork", "solo"]
+
+THREAD_JOBS = 8
+"""Jobs a ``threads`` worker runs at once by default: the most jobs one shared forward can gather."""
+
+
 class WorkerSettings(EnvSettings):
     """Broker, stores, limits and model-serving configuration shared by the API and the workers.
 
@@ -174,9 +180,17 @@ class WorkerSettings(EnvSettings):
     max_deliveries: int = Field(3, ge=1, validation_alias="INTERP_MAX_DELIVERIES")
     lease_s: float = Field(6.0, ge=1.0, le=600.0, validation_alias="INTERP_LEASE_S")
     redis_durability: Literal["require", "warn"] = Field("warn", validation_alias="INTERP_REDIS_DURABILITY")
-    worker_concurrency: int = Field(1, ge=1, validation_alias="INTERP_WORKER_CONCURRENCY")
+    worker_pool: WorkerPool = Field("threads", validation_alias="INTERP_WORKER_POOL")
+    """``threads``: one process runs several jobs at once and their forwards of one model are shared (batched);
+    ``prefork``: a process per job, whose hard time limit kills it, and no sharing; ``solo``: one job at a time."""
+    worker_concurrency: int | None = Field(None, ge=1, validation_alias="INTERP_WORKER_CONCURRENCY")
+    """Jobs one worker runs at once; unset: :data:`THREAD_JOBS` threads, or 1 process (prefork) or job (solo)."""
     torch_threads: int = Field(0, ge=0, le=1024, validation_alias="INTERP_TORCH_THREADS")
-    """torch's threads per worker process; 0: the machine's cores shared out among the concurrent jobs."""
+    """torch's threads per worker process; 0: the machine's cores, shared out among prefork's processes."""
+    batch_max_wait_ms: float = Field(5.0, ge=0, le=1000, validation_alias="INTERP_BATCH_MAX_WAIT_MS")
+    """How long a shared forward waits for the worker's other running jobs to join it; 0: no sharing."""
+    batch_max_tokens: int = Field(4096, ge=1, validation_alias="INTERP_BATCH_MAX_TOKENS")
+    """Padded positions (rows × longest row) one shared forward of activation reads holds at most."""
     worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias="INTERP_WORKER_METRICS_PORT")
     """Where ``interp worker`` serves Prometheus metrics for all its processes (0: no metrics port)."""
     webhook_secret: SecretStr | None = Field(None, validation_alias="INTERP_WEBHOOK_SECRET")
@@ -218,10 +232,24 @@ class WorkerSettings(EnvSettings):
             enabled=self.webhook_secret is not None,
         )
 
+    @property
+    def concurrency(self) -> int:
+        """Jobs one worker runs at once: ``INTERP_WORKER_CONCURRENCY``, or its pool's default."""
+        if self.worker_concurrency is not None:
+            return self.worker_concurrency
+        return THREAD_JOBS if self.worker_pool == "threads" else 1
+
+    @property
+    def shares_forwards(self) -> bool:
+        """Whether concurrent jobs' forwards of one model are batched: threads of one process, a wait above 0."""
+        return self.worker_pool == "threads" and self.batch_max_wait_ms > 0
+
     def threads_per_job(self) -> int:
-        """torch's intra-op threads for each of the worker's processes: more than the cores each job gets only
-        adds contention (measured: 2 jobs of 2 threads each on 2 cores ran 6.6× slower than of 1 thread)."""
-        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.worker_concurrency)
+        """torch's intra-op threads for each of the worker's processes: all cores for one process, shared out
+        among prefork's; more than the cores each process gets only adds contention (measured: 2 jobs of 2 threads
+        each on 2 cores ran 6.6× slower than of 1 thread)."""
+        processes = self.concurrency if self.worker_pool == "prefork" else 1
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // processes)
 
     def queue_for(self, model_id: str) -> str:
         """The Celery queue of a model's group: a worker started with that queue loads only those models."""

@@ -23,7 +23,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from workers.cached_reader import CacheContext, cached_reader
 from workers.celery_app import task_name
-from workers.core.activations import forward_reader
 from workers.core.errors import CoreError, JobCancelledError
 from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.artifacts import ArtifactLink, artifact_url
@@ -68,12 +67,17 @@ class _Reporter:
     def __init__(self, runtime: WorkerRuntime, job_id: str, soft_limit_s: float) -> None:
         self._runtime = runtime
         self._job_id = job_id
+        self._soft_limit_s = soft_limit_s
         self._deadline = time.monotonic() + soft_limit_s
         self.timed_out = False
         self._last_write = time.monotonic()  # the first write waits one interval: fast jobs write none
         self._last_poll = 0.0
         self._cancelled = False
         self.progress_value = 0.0
+
+    def begin(self) -> None:
+        """Start the soft time limit's clock: when the job's turn comes, not while it waits for it."""
+        self._deadline = time.monotonic() + self._soft_limit_s
 
     def progress(self, fraction: float) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
@@ -205,20 +209,26 @@ def _run(runtime: WorkerRuntime, kind: str, record: JobRecord) -> JobRecord | No
         spec.check_entry(entry)
         spec.check(runtime.view(spec.model))  # the API's submission checks, again, on the loaded model
         context = CacheContext(entry.id, entry.weights_revision, entry.dtype)
+        forwards = runtime.shared_forwards(hooked)
+        batch_sizes: list[int] = []
         ctx = JobContext(
             model=hooked,
             entry=entry,
-            reader=cached_reader(runtime.cache, context, forward_reader(hooked)),
+            reader=cached_reader(runtime.cache, context, forwards.reader(batch_sizes)),
             progress=reporter.progress,
             should_cancel=reporter.should_cancel,
             load_sae=lambda sae_id: runtime.sae(hooked, sae_id),
             save_artifact=partial(_save_artifact, runtime, job_id),
+            gradient=forwards.gradient(batch_sizes),
         )
-        core_started = time.perf_counter()
-        result = KINDS[kind].run(ctx, spec).model_dump(mode="json")
-        finished = time.perf_counter()
+        with forwards.member() if spec.shares_forwards else runtime.exclusive:
+            reporter.begin()
+            core_started = time.perf_counter()
+            result = KINDS[kind].run(ctx, spec).model_dump(mode="json")
+            finished = time.perf_counter()
         stats = {
             **context.stats.as_dict(),
+            "shared_forward_jobs": max(batch_sizes, default=0),
             "core_seconds": finished - core_started,
             "compute_seconds": finished - started,
         }

@@ -24,7 +24,7 @@ from workers.core.checks import check_indices
 from workers.core.errors import InvalidRequestError
 from workers.core.memory import dtype_bytes, forward_bytes
 from workers.kinds.artifacts import ArtifactLink
-from workers.kinds.base import Kind, Prompt, ResultBase, ResultPart
+from workers.kinds.base import Kind, Prompt, ResultBase, ResultPart, SharesForwards
 from workers.kinds.grids import Values
 from workers.kinds.prompts import PromptsSpec
 
@@ -101,8 +101,9 @@ class Plan:
     shape: list[int]
 
 
-class ActivationsSpec(PromptsSpec):
+class ActivationsSpec(SharesForwards, PromptsSpec):
     kind: Literal["activations"] = "activations"
+
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
         default=None, description="a batch: each prompt read on its own, results in the same order"
     )

@@ -16,7 +16,7 @@ from workers.core.errors import InvalidRequestError
 from workers.core.hooks import HookName
 from workers.core.memory import dtype_bytes, forward_bytes
 from workers.kinds.activations import MAX_RESULT_BYTES
-from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase
+from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, SharesForwards
 from workers.kinds.grids import Grid
 
 if TYPE_CHECKING:
@@ -28,8 +28,9 @@ __all__ = ["KIND", "AttentionResult", "AttentionSpec"]
 Index = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
-class AttentionSpec(JobSpecBase):
+class AttentionSpec(SharesForwards, JobSpecBase):
     kind: Literal["attention"] = "attention"
+
     prompt: Prompt
     layers: Annotated[list[Index], Field(min_length=1, max_length=1024)] | None = Field(
         default=None, description="layers to read (all when absent)"

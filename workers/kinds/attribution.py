@@ -54,12 +54,19 @@ AttributionMethod: TypeAlias = Literal[
 ]
 ATTRIBUTION_METHODS: tuple[str, ...] = get_args(AttributionMethod)
 LAYER_METHODS = ("layer_integrated_gradients", "gradient_x_activation")
+SHARED_METHODS = ("saliency", "input_x_gradient", "direct_logit_attribution", "logit_lens")
+"""Methods whose work is one forward (and one backward) of the prompt: a worker batches them with other jobs'."""
 
 
 class AttributionSpec(JobSpecBase):
     """Per-token (gradient methods) or per-component (direct logit attribution, logit lens) scores."""
 
     kind: Literal["attribution"] = "attribution"
+
+    @property
+    def shares_forwards(self) -> bool:
+        return self.method in SHARED_METHODS
+
     prompt: Prompt
     target: TokenTarget | ContrastTarget
     target_kind: Literal["logit", "logprob"] = Field(default=TARGET_KIND, description="attribute the logit or log-prob")
@@ -231,7 +238,8 @@ class AttributionResult(ResultBase):
 def run(ctx: JobContext, spec: AttributionSpec) -> AttributionResult:
     from workers.core.attribution import run_attribution
 
-    result = run_attribution(ctx.model, spec.to_request(), progress=ctx.progress, should_cancel=ctx.should_cancel)
+    result = run_attribution(ctx.model, spec.to_request(), progress=ctx.progress, should_cancel=ctx.should_cancel,
+                             reader=ctx.reader, gradient=ctx.gradient)
     return AttributionResult.model_validate(result)
 
 

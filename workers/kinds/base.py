@@ -30,6 +30,7 @@ __all__ = [
     "ResultBase",
     "ResultPart",
     "SaeId",
+    "SharesForwards",
     "TokenText",
     "WireModel",
 ]
@@ -70,6 +71,13 @@ class JobSpecBase(WireModel):
         ),
     )
 
+    @property
+    def shares_forwards(self) -> bool:
+        """Whether the job's work is plain forwards (or embedding gradients) over its own prompts, which a worker
+        batches with other running jobs'; a job holding large state of its own (patching's runs, integrated
+        gradients' steps) runs alone instead."""
+        return False
+
     def check_entry(self, entry: ModelEntry) -> None:
         """Checks that need only the registry entry (an SAE id): they run even before a worker has started."""
 
@@ -95,6 +103,14 @@ class JobSpecBase(WireModel):
         lengths = self.prompt_lengths(view)
         one = forward_bytes(view.card, max(lengths, default=1), dtype_bytes(view.card.dtype))
         return len(lengths) * one
+
+
+class SharesForwards:
+    """Mixed into the specs of kinds whose work is plain forwards over their own prompts, always shared."""
+
+    @property
+    def shares_forwards(self) -> bool:
+        return True
 
 
 class ResultPart(BaseModel):

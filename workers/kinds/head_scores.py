@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from workers.core.errors import InvalidRequestError, ShapeMismatchError
 from workers.core.memory import dtype_bytes, forward_bytes
-from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, WireModel
+from workers.kinds.base import JobSpecBase, Kind, Prompt, ResultBase, SharesForwards, WireModel
 from workers.kinds.grids import Grid, by_name
 
 if TYPE_CHECKING:
@@ -41,10 +41,11 @@ class RepeatedRandom(WireModel):
     batch: int = Field(default=1, ge=1, le=MAX_PROMPTS, description="sequences; the scores are their mean")
 
 
-class HeadScoresSpec(JobSpecBase):
+class HeadScoresSpec(SharesForwards, JobSpecBase):
     """Every head's score per detector over ``prompt``, ``prompts`` or ``repeated_random`` (exactly one)."""
 
     kind: Literal["head_scores"] = "head_scores"
+
     prompt: Prompt | None = None
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = Field(
         default=None, description="a batch: each scored on its own, the scores averaged (as TransformerLens)"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from workers.core.defaults import SAE_EXCLUDE_BOS, SAE_INCLUDE_LOSS, SAE_TOP_K
-from workers.kinds.base import Kind, ResultBase, ResultPart
+from workers.kinds.base import Kind, ResultBase, ResultPart, SharesForwards
 from workers.kinds.sae_prompts import SaePromptsSpec
 
 if TYPE_CHECKING:
@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 
 __all__ = ["KIND", "SaeEncodeResult", "SaeEncodeSpec"]
 
-class SaeEncodeSpec(SaePromptsSpec):
+class SaeEncodeSpec(SharesForwards, SaePromptsSpec):
     """SAE features of every token of a prompt, or of each prompt of a batch (figures pooled over the batch)."""
 
     kind: Literal["sae_encode"] = "sae_encode"
+
     top_k: int = Field(default=SAE_TOP_K, ge=1, le=1024, description="features kept per token, largest first")
     include_loss: bool = Field(
         default=SAE_INCLUDE_LOSS, description="also report the LM loss with the reconstruction spliced in"

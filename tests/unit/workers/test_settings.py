@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from workers.kinds import KINDS
-from workers.settings import SettingsError, TimeLimits, WorkerSettings, limit_variable
+from workers.settings import THREAD_JOBS, SettingsError, TimeLimits, WorkerSettings, limit_variable
 
 
 def _error(env: dict[str, str]) -> str:
@@ -53,6 +53,9 @@ def test_keyword_construction_never_reads_the_environment(monkeypatch: pytest.Mo
         ("INTERP_VISIBILITY_TIMEOUT_S", "2", "visibility_timeout_s", 2),
         ("INTERP_MAX_DELIVERIES", "5", "max_deliveries", 5),
         ("INTERP_WORKER_CONCURRENCY", "4", "worker_concurrency", 4),
+        ("INTERP_WORKER_POOL", "prefork", "worker_pool", "prefork"),
+        ("INTERP_BATCH_MAX_WAIT_MS", "2.5", "batch_max_wait_ms", 2.5),
+        ("INTERP_BATCH_MAX_TOKENS", "512", "batch_max_tokens", 512),
         ("INTERP_WEBHOOK_TIMEOUT_S", "2.5", "webhook_timeout_s", 2.5),
         ("INTERP_WEBHOOK_MAX_RETRIES", "0", "webhook_max_retries", 0),
         ("INTERP_WEBHOOK_BACKOFF_S", "2", "webhook_backoff_s", 2),
@@ -182,9 +185,18 @@ def test_unknown_keywords_are_refused() -> None:
         WorkerSettings(cache_ttl=1)  # type: ignore[call-arg]
 
 
-def test_torch_threads_share_the_cores_among_the_concurrent_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_threads_share_the_cores_among_prefork_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert WorkerSettings(worker_concurrency=1).threads_per_job() == 8
-    assert WorkerSettings(worker_concurrency=3).threads_per_job() == 2
-    assert WorkerSettings(worker_concurrency=16).threads_per_job() == 1
-    assert WorkerSettings(worker_concurrency=4, torch_threads=6).threads_per_job() == 6
+    assert WorkerSettings(worker_pool="prefork", worker_concurrency=1).threads_per_job() == 8
+    assert WorkerSettings(worker_pool="prefork", worker_concurrency=3).threads_per_job() == 2
+    assert WorkerSettings(worker_pool="prefork", worker_concurrency=16).threads_per_job() == 1
+    assert WorkerSettings(worker_pool="prefork", worker_concurrency=4, torch_threads=6).threads_per_job() == 6
+    assert WorkerSettings(worker_concurrency=16).threads_per_job() == 8  # threads: one process has every core
+
+
+def test_a_threads_worker_shares_forwards_by_default() -> None:
+    settings = WorkerSettings()
+    assert (settings.worker_pool, settings.concurrency, settings.shares_forwards) == ("threads", THREAD_JOBS, True)
+    assert WorkerSettings(batch_max_wait_ms=0).shares_forwards is False
+    assert WorkerSettings(worker_pool="prefork").concurrency == 1
+    assert WorkerSettings(worker_pool="prefork").shares_forwards is False

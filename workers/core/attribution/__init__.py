@@ -19,10 +19,12 @@ logit attribution and the logit lens are forward-only: they run in any dtype, fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 
+from workers.core.activations import ActivationReader, forward_reader
 from workers.core.attribution.base import AttributionContext, AttributionMethod
 from workers.core.attribution.direct_logit import DirectLogitAttribution
 from workers.core.attribution.input_x_gradient import InputXGradient
@@ -36,6 +38,7 @@ from workers.core.attribution.targets import Readout, resolve_target
 from workers.core.errors import InvalidRequestError
 from workers.core.hooked_model import HookedModel
 from workers.core.progress import Progress, ShouldCancel, check_cancelled, never_cancel, no_progress
+from workers.core.shared_forwards import EmbeddingGradient, GradientRequest, embedding_gradients_together
 
 __all__ = [
     "METHODS",
@@ -71,8 +74,14 @@ def run_attribution(
     *,
     progress: Progress = no_progress,
     should_cancel: ShouldCancel = never_cancel,
+    reader: ActivationReader | None = None,
+    gradient: Callable[[GradientRequest], EmbeddingGradient] | None = None,
 ) -> AttributionResult:
-    """Run one attribution method on one prompt; bad input raises a ``CoreError`` naming the field."""
+    """Run one attribution method on one prompt; bad input raises a ``CoreError`` naming the field.
+
+    ``reader`` and ``gradient`` run the method's plain forwards (a worker passes ones it shares between jobs);
+    by default the model runs them alone.
+    """
     method = _REGISTRY.get(request.method)
     if method is None:
         raise InvalidRequestError(
@@ -99,6 +108,8 @@ def run_attribution(
         readout=Readout(model, target),
         progress=progress,
         should_cancel=should_cancel,
+        reader=reader or forward_reader(model),
+        gradient=gradient or (lambda one: embedding_gradients_together(model, [one])[0]),
     )
     # Gradient methods work whatever grad mode the caller (a worker) runs in; the others never need a graph.
     with torch.enable_grad() if method.uses_gradients else torch.no_grad():

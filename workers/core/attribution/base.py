@@ -7,21 +7,26 @@ A method is a class with a ``name``, whether it needs gradients, whether it repo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
+from workers.core.activations import ActivationReader
 from workers.core.attribution.request import AttributionOptions, AttributionRequest
 from workers.core.attribution.results import AttributionResult, TargetReport
 from workers.core.attribution.targets import Readout, Target
 from workers.core.hooked_model import HookedModel
 from workers.core.progress import Progress, ShouldCancel
+from workers.core.shared_forwards import EmbeddingGradient, GradientRequest
 
 
 @dataclass(frozen=True)
 class AttributionContext:
-    """Everything a method needs: the model, the prompt's tokens ``[1, pos]``, the resolved target."""
+    """Everything a method needs: the model, the prompt's tokens ``[1, pos]``, the resolved target, and where
+    its plain forwards run (``reader``: unpatched activations; ``gradient``: the embedding gradient), which a
+    worker shares with other jobs' forwards."""
 
     model: HookedModel
     request: AttributionRequest
@@ -30,6 +35,8 @@ class AttributionContext:
     readout: Readout
     progress: Progress
     should_cancel: ShouldCancel
+    reader: ActivationReader
+    gradient: Callable[[GradientRequest], EmbeddingGradient]
 
     @property
     def options(self) -> AttributionOptions:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from workers.core.activations import forward_reader
 from workers.core.adapters.base import NormKind
 from workers.core.attribution.base import AttributionContext, AttributionMethod
 from workers.core.attribution.results import AttributionResult, Decomposition, Grid
@@ -104,7 +103,7 @@ def residual_components(context: AttributionContext) -> tuple[Components, torch.
     mlp_hooks = [str(HookName(layer, "hook_mlp_out")) for layer in range(n_layers)]
     cache = {
         name: value[0, position]
-        for name, value in forward_reader(model)(context.tokens, [*embeds, *z_hooks, *mlp_hooks, last]).items()
+        for name, value in context.reader(context.tokens, [*embeds, *z_hooks, *mlp_hooks, last]).items()
     }
     components = Components()
     for name in embeds:

@@ -10,16 +10,11 @@ from __future__ import annotations
 import torch
 
 from workers.core.attribution.base import AttributionContext
-from workers.core.attribution.forward import replace_with, target_values
 from workers.core.errors import InvalidRequestError
 from workers.core.hooked_model import HookedModel
+from workers.core.shared_forwards import EMBED_HOOK, EmbeddingGradient, GradientRequest, embedding_of
 
-EMBED_HOOK = "hook_embed"
-
-
-def embedding_of(model: HookedModel, tokens: torch.Tensor) -> torch.Tensor:
-    """The embedding module's output ``[batch, pos, d_model]`` for ``tokens``."""
-    return model.run(tokens, cache=[EMBED_HOOK], stop_at_layer=0, logits="none").cache[EMBED_HOOK]
+__all__ = ["EMBED_HOOK", "baseline_embedding", "baseline_tokens", "embedding_gradient", "embedding_of"]
 
 
 def baseline_tokens(model: HookedModel, tokens: torch.Tensor, baseline: str) -> torch.Tensor:
@@ -49,9 +44,6 @@ def baseline_embedding(context: AttributionContext, clean: torch.Tensor) -> torc
     return embedding_of(context.model, baseline_tokens(context.model, context.tokens, baseline))
 
 
-def embedding_gradient(context: AttributionContext) -> tuple[torch.Tensor, torch.Tensor, float]:
+def embedding_gradient(context: AttributionContext) -> EmbeddingGradient:
     """The clean embedding ``[pos, d_model]``, the target's gradient with respect to it, and the target value."""
-    clean = embedding_of(context.model, context.tokens).detach().requires_grad_(True)
-    values = target_values(context, batch=1, hooks={EMBED_HOOK: [replace_with(clean)]}, grad=True)
-    (grad,) = torch.autograd.grad(values.sum(), clean)
-    return clean.detach()[0], grad[0], float(values.detach()[0])
+    return context.gradient(GradientRequest(context.tokens, context.target.position, context.readout))

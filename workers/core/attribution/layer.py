@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from workers.core.activations import forward_reader
 from workers.core.attribution.base import AttributionContext, AttributionMethod
 from workers.core.attribution.embeddings import baseline_tokens
 from workers.core.attribution.forward import replace_with, target_values
@@ -44,7 +43,7 @@ def layer_point(context: AttributionContext) -> LayerPoint:
     names = [str(hook)]
     if hook.layer is not None:
         names.append(str(HookName(hook.layer, "hook_resid_pre")))
-    cache = forward_reader(model)(context.tokens, names)
+    cache = context.reader(context.tokens, names)
     resume = hook.layer is not None
     return LayerPoint(
         hook=hook,
@@ -93,7 +92,7 @@ class LayerIntegratedGradients(AttributionMethod):
             start = torch.zeros_like(point.activation)
         else:
             tokens = baseline_tokens(context.model, context.tokens, baseline)
-            start = forward_reader(context.model)(tokens, [str(point.hook)])[str(point.hook)]
+            start = context.reader(tokens, [str(point.hook)])[str(point.hook)]
         integral = integrate(
             context,
             hook=str(point.hook),

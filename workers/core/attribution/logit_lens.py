@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from workers.core.activations import forward_reader
 from workers.core.attribution.base import AttributionContext, AttributionMethod
 from workers.core.attribution.results import AttributionResult, Grid, LensLayer, RankedToken
 from workers.core.hooks import HookName
@@ -30,7 +29,7 @@ class LogitLens(AttributionMethod):
     def attribute(self, context: AttributionContext) -> AttributionResult:
         model, target, readout = context.model, context.target, context.readout
         hooks = residual_hooks(model.facts.n_layers)
-        cache = forward_reader(model)(context.tokens, hooks)
+        cache = context.reader(context.tokens, hooks)
         resid = torch.stack([cache[hook][0, target.position] for hook in hooks])
         with torch.no_grad():
             logits = readout.logits(readout.final_norm(resid))

@@ -19,6 +19,7 @@ from workers.core.activations import forward_reader
 from workers.core.errors import CoreError
 from workers.core.hooked_model import HookedModel
 from workers.core.progress import never_cancel, no_progress
+from workers.core.shared_forwards import embedding_gradients_together
 from workers.kinds import KINDS, job_spec_adapter
 from workers.kinds.activations import ARTIFACT_NAME, MAX_RESULT_BYTES, ActivationsResult, ActivationsSpec, run
 from workers.kinds.artifacts import ArtifactLink, artifact_url
@@ -64,6 +65,7 @@ def context(model: HookedModel, runtime: WorkerRuntime | None = None) -> JobCont
         should_cancel=never_cancel,
         load_sae=lambda _: None,  # type: ignore[arg-type,return-value]
         save_artifact=save,
+        gradient=lambda request: embedding_gradients_together(model, [request])[0],
     )
 
 
