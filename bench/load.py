@@ -319,13 +319,13 @@ def _base_env(directory: Path, threads: int | None) -> dict[str, str]:
             "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_server(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen([*INTERP, *args], env=env, cwd=ROOT, start_new_session=True, stdout=out,
                                 stderr=subprocess.STDOUT)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop_servers(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in reversed(procs):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -336,7 +336,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=10)
 
 
-def _wait_healthy(url: str, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
+def wait_healthy(url: str, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if any(proc.poll() is not None for proc in procs):
@@ -365,12 +365,12 @@ def embedded(directory: Path, servers: Servers) -> Iterator[tuple[str, dict[str,
     """``interp serve`` with no broker: its URL and the (empty) headers a client sends."""
     port, log = free_port(), directory / "serve.log"
     env = _base_env(directory, servers.threads)
-    procs = [_start(["serve", "--host", "127.0.0.1", "--port", str(port)], env, log)]
+    procs = [start_server(["serve", "--host", "127.0.0.1", "--port", str(port)], env, log)]
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", procs, log)
+        wait_healthy(f"http://127.0.0.1:{port}", procs, log)
         yield f"http://127.0.0.1:{port}", {}
     finally:
-        _stop(procs)
+        stop_servers(procs)
 
 
 @contextmanager
@@ -387,14 +387,14 @@ def production(directory: Path, servers: Servers) -> Iterator[tuple[str, dict[st
     port, log = free_port(), directory / "production.log"
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(_start(["worker", "--queues", f"interp.models.{group}", "--pool", "prefork", "--concurrency",
+        procs.append(start_server(["worker", "--queues", f"interp.models.{group}", "--pool", "prefork", "--concurrency",
                              str(servers.worker_concurrency), "--loglevel", "WARNING"], env, log))
-        procs.append(_start(["api", "--host", "127.0.0.1", "--port", str(port)], env, log))
+        procs.append(start_server(["api", "--host", "127.0.0.1", "--port", str(port)], env, log))
         _wait_for_card(store, prefix, procs, log)
-        _wait_healthy(f"http://127.0.0.1:{port}", procs, log)
+        wait_healthy(f"http://127.0.0.1:{port}", procs, log)
         yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}
     finally:
-        _stop(procs)
+        stop_servers(procs)
         # The records, keys and cards under the prefix; the queue and kombu's bindings of it name the group.
         for pattern in (f"{prefix}*", f"*{group}*"):
             for name in store.scan_iter(pattern):

@@ -179,13 +179,13 @@ class Deployment:
 
     def start_worker(
         self, *, models: tuple[str, ...] = ("tiny-gpt2", "slow-gpt2"), env: dict[str, str] | None = None,
-        output: IO[bytes] | None = None, loglevel: str = "WARNING",
+        output: IO[bytes] | None = None, loglevel: str = "WARNING", pool: str = "prefork",
     ) -> subprocess.Popen[bytes]:
-        """A prefork worker on the models' queues; ``env`` adds to the deployment's, ``output`` takes its stdout and
-        stderr."""
+        """A worker (prefork by default: one process per job) on the models' queues; ``env`` adds to the
+        deployment's, ``output`` takes its stdout and stderr."""
         queues = ",".join([*(f"interp.models.{self.group(m)}" for m in models), self.env["INTERP_WEBHOOK_QUEUE"]])
         proc = subprocess.Popen(
-            [*INTERP, "worker", "--queues", queues, "--loglevel", loglevel, "--pool", "prefork"],
+            [*INTERP, "worker", "--queues", queues, "--loglevel", loglevel, "--pool", pool],
             env={**self.env, **(env or {})},
             cwd=REPO_ROOT,
             start_new_session=True,  # its own process group: a test can SIGKILL the worker and its children

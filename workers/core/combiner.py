@@ -3,10 +3,10 @@
 A worker runs several jobs of one model at once (threads of one process). When a job's work is a forward over
 its own prompts, it hands the forward to the model's :class:`Combiner` and blocks. The caller that finds no batch
 running leads: it waits up to ``max_wait_s`` while other running jobs (``member``) are still to hand theirs in,
-takes the queued requests that share the first one's key and fit the budget (``key`` and ``fits`` must not raise), runs them as one batch and gives
-each caller its own result, or its own exception. A batch that raises runs again one request at a time, so one
-bad request fails alone. ``max_wait_s`` 0 turns combining off: each request runs alone, at once.
-"""
+takes the queued requests that share the first one's key and fit the budget (``key`` and ``fits`` must not
+raise), runs them as one batch and gives each caller its own result, or its own exception. A batch that raises
+runs again one request at a time, so one bad request fails alone. ``max_wait_s`` 0 turns combining off: each
+request runs alone, at once."""
 
 from __future__ import annotations
 

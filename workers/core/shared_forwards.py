@@ -1,10 +1,12 @@
 """Forwards that concurrent jobs of one model share: activation reads and embedding gradients, right-padded.
 
-Sequences of different lengths go into one batch padded on the right. Attention is causal, so a real position
-never attends to a pad after it; positions still count from 0 in every row, so absolute position embeddings,
-rotary phases and Gemma's sliding windows see exactly what a run of that row alone sees. Each request then gets
-its own rows cut back to its own length. Reads that need attention patterns (which switch the model to eager
-attention) never share a forward with reads that do not, so each runs the attention code it would run alone.
+Sequences of different lengths go into one batch packed end to end in one row, with position ids that restart
+at 0 for each sequence: the model's own mask code then keeps each sequence to itself (transformers detects packed
+sequences from the position ids), and absolute position embeddings, rotary phases and Gemma's sliding windows see
+exactly what a run of that sequence alone sees; no pad is computed. Reads of attention patterns are padded on the
+right instead (causal attention: a real position never attends to a pad after it), and never share a forward with
+reads that do not (patterns switch the model to eager attention), so each runs the attention code it would run
+alone. Each request then gets its own rows and positions back.
 """
 
 from __future__ import annotations
@@ -65,65 +67,94 @@ def embedding_of(model: HookedModel, tokens: torch.Tensor) -> torch.Tensor:
     return model.run(tokens, cache=[EMBED_HOOK], stop_at_layer=0, logits="none").cache[EMBED_HOOK]
 
 
-def _padded(model: HookedModel, sequences: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The rows of every ``[rows, pos]`` tensor in one ``[total rows, longest]`` batch, padded on the right."""
-    rows = sum(int(t.shape[0]) for t in sequences)
-    longest = max(int(t.shape[1]) for t in sequences)
-    pad = model.tokenizer.pad_token_id
-    out = torch.full((rows, longest), pad if isinstance(pad, int) else 0, dtype=torch.long, device=model.device)
-    row = 0
-    for tokens in sequences:
-        out[row : row + tokens.shape[0], : tokens.shape[1]] = tokens
-        row += int(tokens.shape[0])
-    return out
+class _Layout:
+    """Where each request's rows sit in one batch: packed end to end in a single row (``position_ids`` restarting
+    at 0 at each sequence, so the model masks each sequence to itself and no pad is computed), or padded on the
+    right, one row each (for attention patterns, whose ``[query, key]`` grid a packed row would make quadratic in
+    the whole batch)."""
 
+    def __init__(self, model: HookedModel, sequences: Sequence[torch.Tensor], *, packed: bool) -> None:
+        self.packed = packed
+        self.lengths = [int(t.shape[1]) for t in sequences]
+        rows = [row for tokens in sequences for row in tokens]
+        self.first_row: list[int] = []
+        count = 0
+        for tokens in sequences:
+            self.first_row.append(count)
+            count += int(tokens.shape[0])
+        self.rows = [int(t.shape[0]) for t in sequences]
+        device = model.device
+        if packed:
+            self.tokens = torch.cat(rows).unsqueeze(0)
+            self.position_ids: torch.Tensor | None = torch.cat(
+                [torch.arange(len(row), device=device) for row in rows]
+            ).unsqueeze(0)
+            self.offsets = [sum(len(row) for row in rows[:r]) for r in range(len(rows))]
+        else:
+            pad = model.tokenizer.pad_token_id
+            self.tokens = torch.full((len(rows), max(self.lengths)), pad if isinstance(pad, int) else 0,
+                                     dtype=torch.long, device=device)
+            for r, row in enumerate(rows):
+                self.tokens[r, : len(row)] = row
+            self.position_ids = None
 
-def _cut(model: HookedModel, name: str, value: torch.Tensor, rows: slice, n_pos: int) -> torch.Tensor:
-    """One request's share of a hook's batched activation: its rows, its positions (both axes of a pattern)."""
-    part = value[rows]
-    if name.endswith(PATTERN_SITE):
-        return part[:, :, :n_pos, :n_pos].contiguous()
-    return part[:, :n_pos].contiguous()
+    def part(self, value: torch.Tensor, request: int, *, pattern: bool = False) -> torch.Tensor:
+        """Request ``request``'s share ``[its rows, its positions, …]`` of a batched activation."""
+        first, n_rows, n_pos = self.first_row[request], self.rows[request], self.lengths[request]
+        if self.packed:
+            return torch.cat([value[:, self.offsets[r] : self.offsets[r] + n_pos] for r in
+                              range(first, first + n_rows)])
+        part = value[first : first + n_rows]
+        return (part[:, :, :n_pos, :n_pos] if pattern else part[:, :n_pos]).contiguous()
+
+    def at(self, value: torch.Tensor, request: int, position: int) -> torch.Tensor:
+        """``[1, …]``: a single-row request's activation at ``position``."""
+        if self.packed:
+            offset = self.offsets[self.first_row[request]]
+            return value[:, offset + position]
+        row = self.first_row[request]
+        return value[row : row + 1, position]
 
 
 def reads_together(model: HookedModel, requests: Sequence[ReadRequest]) -> list[dict[str, torch.Tensor]]:
     """Every request's reads from one forward that stops after the last layer any of them needs."""
     names = list(dict.fromkeys(name for request in requests for name in request.names))
+    patterns = any(name.endswith(PATTERN_SITE) for name in names)
+    layout = _Layout(model, [r.tokens for r in requests], packed=not patterns)
     stop = last_layer_needed([model.hook(name) for name in names], model.facts.n_layers)
-    cache = model.run(_padded(model, [r.tokens for r in requests]), cache=names, stop_at_layer=stop,
+    cache = model.run(layout.tokens, position_ids=layout.position_ids, cache=names, stop_at_layer=stop,
                       logits="none").cache
-    results, row = [], 0
-    for request in requests:
-        rows = slice(row, row + int(request.tokens.shape[0]))
-        n_pos = int(request.tokens.shape[1])
-        results.append({name: _cut(model, name, cache[name], rows, n_pos) for name in request.names})
-        row = rows.stop
-    return results
+    return [
+        {name: layout.part(cache[name], i, pattern=name.endswith(PATTERN_SITE)) for name in request.names}
+        for i, request in enumerate(requests)
+    ]
 
 
 def embedding_gradients_together(model: HookedModel, requests: Sequence[GradientRequest]) -> list[EmbeddingGradient]:
-    """Every request's embedding gradient from one forward and one backward over the padded batch.
+    """Every request's embedding gradient from one forward and one backward over the packed batch.
 
-    Rows are independent (each row's target reads only its own row), so the gradient of the sum of the targets
-    is, row by row, each target's own gradient.
+    Sequences are independent (each target reads only its own sequence), so the gradient of the sum of the
+    targets is, sequence by sequence, each target's own gradient.
     """
-    tokens = _padded(model, [r.tokens for r in requests])
-    clean = embedding_of(model, tokens).detach().requires_grad_(True)
+    layout = _Layout(model, [r.tokens for r in requests], packed=True)
+    embedded = model.run(layout.tokens, position_ids=layout.position_ids, cache=[EMBED_HOOK], stop_at_layer=0,
+                         logits="none").cache[EMBED_HOOK]
+    clean = embedded.detach().requires_grad_(True)
     last = str(HookName(model.facts.n_layers - 1, "hook_resid_post"))
 
     def replace(_: torch.Tensor) -> torch.Tensor:
         return clean
 
     with torch.enable_grad():
-        out = model.run(tokens, hooks={EMBED_HOOK: [replace]}, cache=[last], stop_at_layer=model.facts.n_layers,
-                        logits="none", grad=True)
+        out = model.run(layout.tokens, position_ids=layout.position_ids, hooks={EMBED_HOOK: [replace]},
+                        cache=[last], stop_at_layer=model.facts.n_layers, logits="none", grad=True)
         resid = out.cache[last]
-        values = torch.cat([r.readout(resid[b : b + 1, r.position]) for b, r in enumerate(requests)])
+        values = torch.cat([r.readout(layout.at(resid, i, r.position)) for i, r in enumerate(requests)])
         (grad,) = torch.autograd.grad(values.sum(), clean)
-    detached = clean.detach()
+    embeddings, grads = clean.detach(), grad
     return [
-        (detached[b, : r.tokens.shape[1]], grad[b, : r.tokens.shape[1]], float(values[b].detach()))
-        for b, r in enumerate(requests)
+        (layout.part(embeddings, i)[0], layout.part(grads, i)[0], float(values[i].detach()))
+        for i in range(len(requests))
     ]
 
 
@@ -143,7 +174,8 @@ def _key(request: Request) -> Hashable:
 
 
 def _fits(read_tokens: int) -> Callable[[Sequence[Request]], bool]:
-    """Padded positions within budget: ``read_tokens`` for reads, the gradient graph's :data:`TOKENS_PER_BATCH`."""
+    """Positions within budget (padded: rows × longest; a bound for packed batches too): ``read_tokens`` for reads,
+    the gradient graph's :data:`TOKENS_PER_BATCH` for gradients."""
 
     def fits(requests: Sequence[Request]) -> bool:
         rows = sum(int(r.tokens.shape[0]) for r in requests)

@@ -60,7 +60,8 @@ def _reads(hooked: HookedModel) -> list[ReadRequest]:
         ("ln_final.hook_scale", "blocks.2.mlp.hook_post", "blocks.1.hook_resid_mid"),
         ("blocks.1.attn.hook_q", "blocks.2.attn.hook_k", "blocks.0.hook_attn_out"),
     ]
-    requests = [ReadRequest(_tokens(n, seed), hooks) for seed, (n, hooks) in enumerate(zip(LENGTHS, names))]
+    pairs = enumerate(zip(LENGTHS, names, strict=True))
+    requests = [ReadRequest(_tokens(n, seed), hooks) for seed, (n, hooks) in pairs]
     requests.append(ReadRequest(_tokens(5, 9, rows=3), ("blocks.2.hook_resid_pre",)))  # a job's own batch
     return requests
 
