@@ -167,3 +167,28 @@ def test_a_job_that_kills_every_worker_fails_promptly_and_blocks_nothing(dep: De
         assert client.get(f"/v1/jobs/{behind['id']}", params={"wait": 60}).json()["status"] == "succeeded"
     print(f"{dep.env.get('BROKER_URL', 'redis')[:4]} poison job: failed as worker_lost {took:.1f} s after submission")
     assert took < 3 * RECOVERY_BOUND_S + 30
+
+
+def test_every_job_a_killed_threads_worker_held_runs_again(dep: Deployment) -> None:
+    """A threads worker holds several jobs at once, their forwards shared: killed, every one of them comes back."""
+    dep.env["INTERP_JOB_MEMORY_BYTES"] = str(4 * 1024**3)  # long prompts, to be still running when killed
+    worker = dep.start_worker(models=("slow-gpt2",), pool="threads")
+    dep.start_api()
+    prompts = [chr(97 + i % 26) * 500 for i in range(16)]
+    body = {"kind": "activations", "model": "slow-gpt2", "prompts": prompts, "hooks": ["blocks.3.hook_resid_post"],
+            "positions": [-1], "top_k": 2}
+    with dep.http(timeout=30) as client:
+        answers = [client.post("/v1/jobs", json={**body, "prompts": [f"{n}{p}" for p in prompts]}) for n in range(4)]
+        assert [a.status_code for a in answers] == [202] * 4, answers[0].text
+        ids = [answer.json()["id"] for answer in answers]
+        for job_id in ids:
+            _wait_running(dep, job_id, 1)
+        dep.kill(worker, signal.SIGKILL)
+        killed = time.monotonic()
+        dep.start_worker(models=("slow-gpt2",), pool="threads")
+        jobs = [client.get(f"/v1/jobs/{job_id}", params={"wait": 120}).json() for job_id in ids]
+    took = time.monotonic() - killed
+    assert [job["status"] for job in jobs] == ["succeeded"] * 4, [job.get("error") for job in jobs]
+    deliveries = [_record(dep, job_id)["deliveries"] for job_id in ids]
+    assert deliveries == [2] * 4, deliveries
+    print(f"{dep.env.get('BROKER_URL', 'redis')[:4]} threads worker SIGKILL with 4 jobs: all done {took:.1f} s later")
