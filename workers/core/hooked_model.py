@@ -274,8 +274,9 @@ class HookedModel:
         cache: Iterable[str | HookName] = (),
         hooks: Mapping[str | HookName, Sequence[HookFn]] | None = None,
         writes: Sequence[Write] = (),
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | dict[str, torch.Tensor] | None = None,
         position_ids: torch.Tensor | None = None,
+        past: object | None = None,
         logits: LogitsMode = "all",
         start_at_layer: int | None = None,
         start_resid: torch.Tensor | None = None,
@@ -288,7 +289,9 @@ class HookedModel:
         ``stop_at_layer`` ends the forward before that layer (``n_layers``: before the final norm). Reads are
         taken after the writes at the same hook. Without ``grad`` the forward runs under ``no_grad`` and cached
         activations are detached. ``position_ids`` that restart at 0 pack several sequences into one row: the
-        model's masks then keep each sequence to itself, sliding windows included.
+        model's masks then keep each sequence to itself, sliding windows included. ``past`` is a key/value cache
+        object the attention layers read and extend (``update(keys, values, layer_idx)``), given to the model as
+        its ``cache``.
         """
         if tokens.dim() != 2 or tokens.shape[1] == 0:
             raise InvalidRequestError("tokens must be [batch, pos] with at least one position", field="tokens")
@@ -315,26 +318,30 @@ class HookedModel:
             stack.enter_context(self.hooks(attached, batch_size=batch_size))
             if stop_at_layer is not None:
                 stack.enter_context(self._stop_at(stop_at_layer))
-            output = self._forward(tokens, attention_mask, position_ids, logits if stop_at_layer is None else "none")
+            output = self._forward(tokens, attention_mask, position_ids, past,
+                                   logits if stop_at_layer is None else "none")
         return RunResult(logits=output, cache=stored)
 
     def _forward(
         self,
         tokens: torch.Tensor,
-        attention_mask: torch.Tensor | None,
+        attention_mask: torch.Tensor | dict[str, torch.Tensor] | None,
         position_ids: torch.Tensor | None,
+        past: object | None,
         logits: LogitsMode,
     ) -> torch.Tensor | None:
+        extra: dict[str, Any] = {} if past is None else {"cache": past}
         try:
             if logits == "none":
                 self.model.base_model(input_ids=tokens, attention_mask=attention_mask, position_ids=position_ids,
-                                      use_cache=False)
+                                      use_cache=past is not None, **extra)
                 return None
             out = self.model(
                 input_ids=tokens,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                use_cache=False,
+                use_cache=past is not None,
+                **extra,
                 logits_to_keep=1 if logits == "last" else 0,
             )
             result: torch.Tensor = out.logits

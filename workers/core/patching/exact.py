@@ -23,7 +23,8 @@ from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
 from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
-from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, changed, final_resid, start_layer
+from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, changed, final_resid, replace_where, start_layer
+from workers.core.patching.suffix import KeysValues, first_position, record_keys_values, run_patched_suffixes
 from workers.core.patching.targets import PatchUnit, index_shape
 from workers.core.progress import Progress, ShouldCancel, check_cancelled
 
@@ -49,9 +50,13 @@ def exact_patch_metrics(
     n_pos = runs.tokens.shape[1]
     rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, memory_budget)
     chunks = chunks_by_start_layer(by_start, rows)
+    recorded: KeysValues | None = None
     for done, (layer, indices) in enumerate(chunks, start=1):
         check_cancelled(should_cancel)
-        patched = run_patched_chunk(model, runs, [[units[i]] for i in indices], layer, metric)
+        rows_units = [[units[i]] for i in indices]
+        if recorded is None and layer < model.facts.n_layers and suffix_starts(rows_units, n_pos) is not None:
+            recorded = record_keys_values(model, runs.tokens)  # once, the first time a chunk can use it
+        patched = run_patched_chunk(model, runs, rows_units, layer, metric, recorded)
         values[indices] = patched.double()
         progress(done / len(chunks))
     if not chunks:
@@ -80,23 +85,43 @@ def patch_masks(
     return masks
 
 
+def suffix_starts(rows: Sequence[Sequence[PatchUnit]], n_pos: int) -> list[int] | None:
+    """Each row's first patched position, when computing from there saves a tenth of the positions or more."""
+    firsts = [[first_position(unit) for unit in units] for units in rows]
+    if any(p is None for row in firsts for p in row):
+        return None
+    starts = [min(p for p in row if p is not None) for row in firsts]
+    return starts if sum(n_pos - s for s in starts) <= 0.9 * len(rows) * n_pos else None
+
+
 def run_patched_chunk(
-    model: HookedModel, runs: PatchRuns, rows: Sequence[Sequence[PatchUnit]], layer: int, metric: AnswerMetric
+    model: HookedModel,
+    runs: PatchRuns,
+    rows: Sequence[Sequence[PatchUnit]],
+    layer: int,
+    metric: AnswerMetric,
+    recorded: KeysValues | None = None,
 ) -> torch.Tensor:
     """One batched forward resumed at ``layer``: row ``i`` is the base run with the units of ``rows[i]`` patched.
 
-    A residual patch whose start layer is ``layer`` edits the start residual; any other patch is a hook."""
+    With the base run's ``recorded`` keys and values, rows compute only the positions their patches can change
+    (:mod:`workers.core.patching.suffix`). A residual patch whose start layer is ``layer`` edits the start
+    residual; any other patch is a hook."""
     n_layers = model.facts.n_layers
     n_rows, n_pos = len(rows), runs.tokens.shape[1]
+    masks = patch_masks(model, rows, n_pos)
+    starts = suffix_starts(rows, n_pos) if recorded is not None and layer < n_layers else None
+    if recorded is not None and starts is not None:
+        return run_patched_suffixes(model, runs, masks, starts, layer, metric, recorded)
     start_hook = HookName(layer, "hook_resid_pre") if layer < n_layers else final_resid(n_layers)
     start = runs.base[str(start_hook)].expand(n_rows, -1, -1)
     hooks: dict[str | HookName, Sequence[HookFn]] = {}
-    for hook, mask in patch_masks(model, rows, n_pos).items():
+    for hook, mask in masks.items():
         donor = runs.donor[str(hook)]
         if hook.site in RESIDUAL_SITES and start_layer(hook) == layer:
             start = torch.where(mask, donor, start)
         else:
-            hooks[str(hook)] = [_replace_where(mask, donor)]
+            hooks[str(hook)] = [replace_where(mask, donor)]
     if layer == n_layers:
         with torch.no_grad():
             return metric.from_final_resid(model, start)
@@ -112,10 +137,3 @@ def run_patched_chunk(
     )
     with torch.no_grad():
         return metric.from_final_resid(model, result.cache[last])
-
-
-def _replace_where(mask: torch.Tensor, donor: torch.Tensor) -> HookFn:
-    def replace(activation: torch.Tensor) -> torch.Tensor:
-        return torch.where(mask, donor.to(activation.dtype), activation)
-
-    return replace

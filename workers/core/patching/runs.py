@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from workers.core.hooked_model import HookFn
 from workers.core.hooks import HookName
 
 RESIDUAL_SITES = frozenset({"hook_resid_pre", "hook_resid_post"})
@@ -51,3 +52,12 @@ def changed(runs: PatchRuns, hook: HookName) -> torch.Tensor:
     """Where donor and base differ, cut to the patch index shape; a patch inside ``False`` changes nothing."""
     differs = (runs.donor[str(hook)] != runs.base[str(hook)])[0]
     return differs if hook.site == "attn.hook_pattern" else differs.any(-1, keepdim=True)
+
+
+def replace_where(mask: torch.Tensor, donor: torch.Tensor) -> HookFn:
+    """A hook function that takes the donor's values where ``mask`` is true (broadcast over trailing axes)."""
+
+    def replace(activation: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask, donor.to(activation.dtype), activation)
+
+    return replace

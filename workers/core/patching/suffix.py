@@ -1,0 +1,166 @@
+"""Patched forwards that compute only the positions a patch can change, packed across patches.
+
+A patch at position p of layer L changes nothing at positions before p (attention is causal), in any layer. So
+a patched row resumes at layer L with only its positions p … n−1, and each layer's attention reads the base
+run's own keys and values for the positions before p: they are the base run's, recorded once
+(:func:`record_keys_values`). Rows with different p are packed end to end in one sequence; a 4-D mask lets each
+position attend to the base keys before its row's p and to its own row's earlier positions (within the sliding
+window on sliding layers), nothing else. Positions are the rows' own, so rotary phases and windows are those of a
+full run: the numbers equal a full patched forward up to float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from workers.core.hooked_model import HookedModel, HookFn
+from workers.core.hooks import HookName
+from workers.core.metrics import AnswerMetric
+from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, final_resid, replace_where, start_layer
+from workers.core.patching.targets import PatchUnit
+
+__all__ = ["KeysValues", "first_position", "record_keys_values", "run_patched_suffixes"]
+
+_MAPPED_MASKS = frozenset({"qwen", "gemma"})
+"""Families whose model takes a mask per layer type (``{"full_attention": …, "sliding_attention": …}``)."""
+
+
+@dataclass(frozen=True)
+class KeysValues:
+    """The base run's attention keys and values per layer ``[1, kv heads, pos, d_head]``, as its attention used
+    them (after rotary embeddings and any key norm)."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+
+class _Recorder:
+    """A cache object that keeps what each attention layer computed and hands it back unchanged."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * n_layers
+        self.values: list[torch.Tensor | None] = [None] * n_layers
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int, *_: Any, **__: Any) -> tuple[
+        torch.Tensor, torch.Tensor
+    ]:
+        self.keys[layer_idx], self.values[layer_idx] = keys, values
+        return keys, values
+
+    # What the model's own mask code asks a cache: nothing came before these positions.
+    is_compileable = False
+
+    def get_seq_length(self, *_: Any) -> int:
+        return 0
+
+    def get_query_offset(self, *_: Any) -> int:
+        return 0
+
+    def get_mask_sizes(self, query_length: int, *_: Any) -> tuple[int, int]:
+        return query_length, 0
+
+
+class _Prefix:
+    """A cache object that puts the base run's keys and values before each layer's own."""
+
+    def __init__(self, recorded: KeysValues) -> None:
+        self._recorded = recorded
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int, *_: Any, **__: Any) -> tuple[
+        torch.Tensor, torch.Tensor
+    ]:
+        base_keys, base_values = self._recorded.keys[layer_idx], self._recorded.values[layer_idx]
+        return (torch.cat([base_keys.to(keys.dtype), keys], dim=2),
+                torch.cat([base_values.to(values.dtype), values], dim=2))
+
+    def get_seq_length(self, *_: Any) -> int:
+        return int(self._recorded.keys[0].shape[2])
+
+
+def record_keys_values(model: HookedModel, tokens: torch.Tensor) -> KeysValues:
+    """One unpatched forward of ``tokens`` ``[1, pos]`` that keeps every layer's keys and values."""
+    recorder = _Recorder(model.facts.n_layers)
+    model.run(tokens, past=recorder, stop_at_layer=model.facts.n_layers, logits="none")
+    if any(k is None for k in recorder.keys) or any(v is None for v in recorder.values):
+        raise RuntimeError(f"{model.model_id}'s attention did not pass its keys through the cache")
+    return KeysValues([k for k in recorder.keys if k is not None], [v for v in recorder.values if v is not None])
+
+
+def first_position(unit: PatchUnit) -> int | None:
+    """The first position a unit patches, or ``None`` where it covers every position or is a pattern."""
+    if unit.hook.site == "attn.hook_pattern":
+        return None
+    first = unit.selector[0] if unit.selector else slice(None)
+    return first if isinstance(first, int) else None
+
+
+def _masks(model: HookedModel, rows: torch.Tensor, positions: torch.Tensor, starts: torch.Tensor,
+           n_pos: int) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Additive ``[1, 1, packed, n_pos + packed]`` masks: base keys before the row's start, then the row's own."""
+    query_pos = positions[:, None]
+    base_pos = torch.arange(n_pos, device=positions.device)[None, :]
+    base_ok = base_pos < starts[rows][:, None]
+    own_ok = (rows[:, None] == rows[None, :]) & (positions[None, :] <= query_pos)
+    allowed = torch.cat([base_ok, own_ok], dim=1)
+    distance = torch.cat([query_pos - base_pos, query_pos - positions[None, :]], dim=1)
+    low = torch.finfo(model.dtype).min
+
+    def additive(ok: torch.Tensor) -> torch.Tensor:
+        zero = torch.zeros((), dtype=model.dtype, device=ok.device)
+        return torch.where(ok, zero, torch.tensor(low, dtype=model.dtype, device=ok.device))[None, None]
+
+    full = additive(allowed)
+    if model.adapter.family not in _MAPPED_MASKS:
+        return full
+    window = getattr(model.model.config, "sliding_window", None)
+    sliding = full if not window else additive(allowed & (distance < int(window)))
+    return {"full_attention": full, "sliding_attention": sliding}
+
+
+def run_patched_suffixes(
+    model: HookedModel,
+    runs: PatchRuns,
+    masks: dict[HookName, torch.Tensor],
+    starts: Sequence[int],
+    layer: int,
+    metric: AnswerMetric,
+    recorded: KeysValues,
+) -> torch.Tensor:
+    """Row ``i`` is the base run patched where ``masks[hook][i]`` says, computed from layer ``layer`` at positions
+    from ``starts[i]`` on only; the metric of each row ``[rows]``."""
+    n_layers, n_pos = model.facts.n_layers, int(runs.tokens.shape[1])
+    device = runs.tokens.device
+    row_of = torch.cat([torch.full((n_pos - s,), i, device=device) for i, s in enumerate(starts)])
+    pos_of = torch.cat([torch.arange(s, n_pos, device=device) for s in starts])
+    start_of = torch.tensor(list(starts), device=device)
+    start_hook = HookName(layer, "hook_resid_pre")
+    start = runs.base[str(start_hook)][:, pos_of]
+    hooks: dict[str | HookName, Sequence[HookFn]] = {}
+    for hook, mask in masks.items():  # each row's mask over its full positions, gathered to the packed layout
+        packed_mask = mask[row_of, pos_of].unsqueeze(0)
+        donor = runs.donor[str(hook)][:, pos_of]
+        if hook.site in RESIDUAL_SITES and start_layer(hook) == layer:
+            start = torch.where(packed_mask, donor, start)
+        else:
+            hooks[str(hook)] = [replace_where(packed_mask, donor)]
+    last = str(final_resid(n_layers))
+    result = model.run(
+        runs.tokens[:, pos_of],
+        hooks=hooks,
+        cache=[last],
+        start_at_layer=layer,
+        start_resid=start.contiguous(),
+        stop_at_layer=n_layers,
+        logits="none",
+        position_ids=pos_of.unsqueeze(0),
+        attention_mask=_masks(model, row_of, pos_of, start_of, n_pos),
+        past=_Prefix(recorded),
+    )
+    ends = torch.cumsum(torch.tensor([n_pos - s for s in starts], device=device), 0) - 1
+    final = result.cache[last][0, ends].unsqueeze(1)  # each row's last position, as [rows, 1, d_model]
+    with torch.no_grad():
+        return metric.from_final_resid(model, final)
