@@ -2,6 +2,12 @@
 
     python -m bench patching [--repeats 5] [--tl-repeats 1] [--sweeps resid_pre,attn_out,mlp_out,head_out]
                              [--no-tl] [--long-tokens 256] [--threads N]
+                             [--bridge-python .venv-tl43/bin/python [--bridge-sweeps resid_pre,…]] [--service]
+
+``--bridge-python`` also runs TransformerLens 4.3 (``TransformerBridge.boot_transformers`` on the same converted
+weights) in its own environment, made with ``python3 -m venv .venv-tl43 && .venv-tl43/bin/pip install
+torch==2.13.0 'transformer-lens>=4.3,<4.4'`` (its sweeps take minutes each: ``--bridge-sweeps`` picks them);
+``--service`` times each sweep as a job through ``interp api`` and a worker on the Redis at 127.0.0.1:6379.
 
 Per sweep: our median over ``--repeats`` runs (default 5) and TransformerLens's ``patching.get_act_patch_*`` over
 ``--tl-repeats`` (default 1: each of its sweeps takes minutes on a 2-core CPU), the largest difference of the raw
@@ -22,16 +28,19 @@ The long pair (``--long-tokens``, default 256) patches the residual at a few pos
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import httpx
 import torch
 from transformer_lens import HookedTransformer, patching
 
@@ -39,7 +48,7 @@ from bench.timing import median_seconds
 from workers.core.activations import forward_reader
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
-from workers.core.loading import load_model
+from workers.core.loading import converted_dir, load_model
 from workers.core.metrics import AnswerMetric
 from workers.core.patching import PatchingRequest, run_patching
 from workers.core.patching.budget import rows_per_chunk
@@ -159,6 +168,47 @@ def tl_sweep(tl: HookedTransformer, model: HookedModel, target: str) -> torch.Te
         return TL_SWEEPS[target](tl, corrupted, cache, metric).double()
 
 
+def bridge_sweeps(python: Path, sweeps: list[str], threads: int) -> dict[str, tuple[float, torch.Tensor]]:
+    """TransformerLens 4.3's sweeps, run by ``bench/tl_bridge_patching.py`` in its own environment on the same
+    converted weights: seconds and raw values by sweep."""
+    entry = Registry.default().get("gemma-3-270m")
+    model_dir = converted_dir(entry, CACHE_DIR)
+    spec = {"clean": CLEAN, "corrupted": CORRUPTED, "answer": ANSWER, "wrong": WRONG, "sweeps": sweeps,
+            "threads": threads or torch.get_num_threads()}
+    script = Path(__file__).with_name("tl_bridge_patching.py")
+    done = subprocess.run([str(python), str(script), str(model_dir), json.dumps(spec)], check=True,
+                          capture_output=True, text=True)
+    results = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            results[row["sweep"]] = (float(row["seconds"]), torch.tensor(row["values"], dtype=torch.float64))
+    return results
+
+
+def service_seconds(sweeps: list[str], repeats: int) -> dict[str, tuple[float, float]]:
+    """Each sweep as a patching job through ``interp api`` and a worker: the first run (activations not cached)
+    and the median of ``repeats`` more, submit to result."""
+    from bench.bench_throughput import Worker, deployment
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="interp-patching-") as tmp:
+        served = deployment(Path(tmp), "redis://127.0.0.1:6379/14", Worker("threads", 5.0))
+        with served as (url, headers, _), httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+            for sweep in sweeps:
+                body = {"kind": "patching", "model": "gemma-3-270m", "clean_prompt": CLEAN,
+                        "corrupted_prompt": CORRUPTED, "answer": ANSWER, "wrong_answer": WRONG, "targets": [sweep]}
+                times = []
+                for _ in range(repeats + 1):
+                    started = time.perf_counter()
+                    job = client.post("/v1/jobs", json=body, params={"wait": 300}).json()
+                    times.append(time.perf_counter() - started)
+                    if job["status"] != "succeeded":
+                        raise RuntimeError(f"the {sweep} job ended {job['status']}: {job.get('error')}")
+                out[sweep] = (times[0], statistics.median(times[1:]))
+    return out
+
+
 def long_pair(model: HookedModel, n_tokens: int) -> tuple[str, str]:
     """A clean/corrupted pair of exactly ``n_tokens`` tokens (with BOS) differing at the second name."""
     filler = " They talked about the weather, the market and the long road home."
@@ -211,6 +261,11 @@ def main() -> None:
     parser.add_argument("--memory-only", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--long-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--bridge-python", type=Path, default=None,
+                        help="the python of an environment with TransformerLens 4.3: also run its TransformerBridge")
+    parser.add_argument("--bridge-sweeps", default="resid_pre", help="sweeps TransformerLens 4.3 runs (once each)")
+    parser.add_argument("--service", action="store_true",
+                        help="also time the sweeps through the service (interp api and worker), submit to result")
     args = parser.parse_args()
     sweeps = args.sweeps.split(",")
     tl_sweeps = set((args.tl_sweeps or args.sweeps).split(","))
@@ -234,6 +289,10 @@ def main() -> None:
     print(
         f"{'sweep':10s} {'patches':>7s} {'ours':>8s} {'floor':>8s} {'full':>8s} {'TL':>9s} {'speed-up':>9s} max |diff|"
     )
+    bridge = {}
+    if args.bridge_python:
+        bridge = bridge_sweeps(args.bridge_python, args.bridge_sweeps.split(","), args.threads)
+    served = service_seconds(sweeps, args.repeats) if args.service else {}
     for target in sweeps:
         result = run_patching(model, request(target))
         ours = median_seconds(partial(run_patching, model, request(target)), repeats=args.repeats, warmup=0)
@@ -254,6 +313,17 @@ def main() -> None:
             f"{tl_time / ours:8.1f}x {diff:10.2e}",
             flush=True,
         )
+        if target in bridge:
+            seconds, values = bridge[target]
+            bridge_diff = (result.target(target).raw - values).abs().max().item()
+            print(f"{'':10s} TransformerLens 4.3 TransformerBridge {seconds:7.1f}s: ours {seconds / ours:6.1f}x "
+                  f"faster in process, max |diff| {bridge_diff:.2e}", flush=True)
+        if target in served:
+            cold, warm = served[target]
+            line = f"{'':10s} through the service, submit to result: first {cold:.2f}s, median {warm:.2f}s"
+            if target in bridge:
+                line += f" ({bridge[target][0] / warm:.1f}x TransformerLens 4.3)"
+            print(line, flush=True)
     if not args.no_memory:
         for what in [*sweeps, "long:32", "long:128"]:
             child = [sys.executable, "-m", "bench", "patching", "--memory-only", what]

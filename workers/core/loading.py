@@ -57,6 +57,7 @@ __all__ = [
     "MANIFEST_NAME",
     "CacheProblem",
     "attn_implementation",
+    "converted_dir",
     "ensure_converted",
     "load_model",
     "random_config",
@@ -105,6 +106,14 @@ def load_model(
     model.train(False)
     model.requires_grad_(False)
     return model, tokenizer
+
+
+def converted_dir(entry: ModelEntry, cache_dir: Path) -> Path:
+    """Where a GGUF entry's converted safetensors live (converting on first use): what other tools load."""
+    source = entry.source
+    if not isinstance(source, (GgufPackageSource, GgufFileSource)):
+        raise ModelLoadError(f"model {entry.id!r} is not served from a GGUF", field="model")
+    return _gguf_converted_dir(source, cache_dir, verify_hashes=False)
 
 
 def attn_implementation(config: PretrainedConfig) -> str:
