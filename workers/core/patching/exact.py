@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import torch
 
-from workers.core.hooked_model import HookedModel, HookFn
+from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
 from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
-from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, changed, final_resid, replace_where, start_layer
+from workers.core.patching.runs import PatchRuns, changed, final_resid, place_patches, start_layer
 from workers.core.patching.suffix import KeysValues, first_position, record_keys_values, run_patched_suffixes
 from workers.core.patching.targets import PatchUnit, index_shape
 from workers.core.progress import Progress, ShouldCancel, check_cancelled
@@ -114,14 +114,8 @@ def run_patched_chunk(
     if recorded is not None and starts is not None:
         return run_patched_suffixes(model, runs, masks, starts, layer, metric, recorded)
     start_hook = HookName(layer, "hook_resid_pre") if layer < n_layers else final_resid(n_layers)
-    start = runs.base[str(start_hook)].expand(n_rows, -1, -1)
-    hooks: dict[str | HookName, Sequence[HookFn]] = {}
-    for hook, mask in masks.items():
-        donor = runs.donor[str(hook)]
-        if hook.site in RESIDUAL_SITES and start_layer(hook) == layer:
-            start = torch.where(mask, donor, start)
-        else:
-            hooks[str(hook)] = [replace_where(mask, donor)]
+    donors = {hook: runs.donor[str(hook)] for hook in masks}
+    start, hooks = place_patches(masks, donors, runs.base[str(start_hook)].expand(n_rows, -1, -1), layer)
     if layer == n_layers:
         with torch.no_grad():
             return metric.from_final_resid(model, start)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -61,3 +61,17 @@ def replace_where(mask: torch.Tensor, donor: torch.Tensor) -> HookFn:
         return torch.where(mask, donor.to(activation.dtype), activation)
 
     return replace
+
+
+def place_patches(
+    masks: Mapping[HookName, torch.Tensor], donors: Mapping[HookName, torch.Tensor], start: torch.Tensor, layer: int
+) -> tuple[torch.Tensor, dict[str | HookName, Sequence[HookFn]]]:
+    """Where each patch goes in a forward resumed at ``layer``: a residual patch whose start layer is ``layer``
+    edits the start residual; any other patch is a hook function replacing the masked values."""
+    hooks: dict[str | HookName, Sequence[HookFn]] = {}
+    for hook, mask in masks.items():
+        if hook.site in RESIDUAL_SITES and start_layer(hook) == layer:
+            start = torch.where(mask, donors[hook], start)
+        else:
+            hooks[str(hook)] = [replace_where(mask, donors[hook])]
+    return start, hooks

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from workers.core.hooked_model import HookedModel, HookFn
+from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
-from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, final_resid, replace_where, start_layer
+from workers.core.patching.runs import PatchRuns, final_resid, place_patches
 from workers.core.patching.targets import PatchUnit
 
 __all__ = ["KeysValues", "first_position", "record_keys_values", "run_patched_suffixes"]
@@ -138,15 +138,10 @@ def run_patched_suffixes(
     pos_of = torch.cat([torch.arange(s, n_pos, device=device) for s in starts])
     start_of = torch.tensor(list(starts), device=device)
     start_hook = HookName(layer, "hook_resid_pre")
-    start = runs.base[str(start_hook)][:, pos_of]
-    hooks: dict[str | HookName, Sequence[HookFn]] = {}
-    for hook, mask in masks.items():  # each row's mask over its full positions, gathered to the packed layout
-        packed_mask = mask[row_of, pos_of].unsqueeze(0)
-        donor = runs.donor[str(hook)][:, pos_of]
-        if hook.site in RESIDUAL_SITES and start_layer(hook) == layer:
-            start = torch.where(packed_mask, donor, start)
-        else:
-            hooks[str(hook)] = [replace_where(packed_mask, donor)]
+    # each row's masks over its full positions, gathered to the packed layout
+    packed = {hook: mask[row_of, pos_of].unsqueeze(0) for hook, mask in masks.items()}
+    donors = {hook: runs.donor[str(hook)][:, pos_of] for hook in masks}
+    start, hooks = place_patches(packed, donors, runs.base[str(start_hook)][:, pos_of], layer)
     last = str(final_resid(n_layers))
     result = model.run(
         runs.tokens[:, pos_of],
