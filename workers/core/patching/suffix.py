@@ -1,10 +1,10 @@
 """Patched forwards that compute only the positions a patch can change, packed across patches.
 
-A patch at position p of layer L changes nothing at positions before p (attention is causal), in any layer. So
-a patched row resumes at layer L with only its positions p … n−1, and each layer's attention reads the base
-run's own keys and values for the positions before p: they are the base run's, recorded once
-(:func:`record_keys_values`). Rows with different p are packed end to end in one sequence; a 4-D mask lets each
-position attend to the base keys before its row's p and to its own row's earlier positions (within the sliding
+A patch at position p of layer L changes nothing at positions before p (attention is causal), in any layer. So a
+patched row resumes at layer L with only its positions p … n−1, and each layer's attention reads the base run's own
+keys and values for the positions before p: they are the base run's, recorded once (:func:`record_keys_values`).
+Rows with different p are packed end to end, in packs as long as the prompt along the batch axis; a 4-D mask lets
+each position attend to the base keys before its row's p and to its own row's earlier positions (within the sliding
 window on sliding layers), nothing else. Positions are the rows' own, so rotary phases and windows are those of a
 full run: the numbers equal a full patched forward up to float rounding.
 """
@@ -73,9 +73,10 @@ class _Prefix:
     def update(self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int, *_: Any, **__: Any) -> tuple[
         torch.Tensor, torch.Tensor
     ]:
-        base_keys, base_values = self._recorded.keys[layer_idx], self._recorded.values[layer_idx]
-        return (torch.cat([base_keys.to(keys.dtype), keys], dim=2),
-                torch.cat([base_values.to(values.dtype), values], dim=2))
+        batch = keys.shape[0]
+        base_keys = self._recorded.keys[layer_idx].to(keys.dtype).expand(batch, -1, -1, -1)
+        base_values = self._recorded.values[layer_idx].to(values.dtype).expand(batch, -1, -1, -1)
+        return torch.cat([base_keys, keys], dim=2), torch.cat([base_values, values], dim=2)
 
     def get_seq_length(self, *_: Any) -> int:
         return int(self._recorded.keys[0].shape[2])
@@ -98,20 +99,50 @@ def first_position(unit: PatchUnit) -> int | None:
     return first if isinstance(first, int) else None
 
 
-def _masks(model: HookedModel, rows: torch.Tensor, positions: torch.Tensor, starts: torch.Tensor,
-           n_pos: int) -> torch.Tensor | dict[str, torch.Tensor]:
-    """Additive ``[1, 1, packed, n_pos + packed]`` masks: base keys before the row's start, then the row's own."""
-    query_pos = positions[:, None]
-    base_pos = torch.arange(n_pos, device=positions.device)[None, :]
-    base_ok = base_pos < starts[rows][:, None]
-    own_ok = (rows[:, None] == rows[None, :]) & (positions[None, :] <= query_pos)
-    allowed = torch.cat([base_ok, own_ok], dim=1)
-    distance = torch.cat([query_pos - base_pos, query_pos - positions[None, :]], dim=1)
-    low = torch.finfo(model.dtype).min
+@dataclass(frozen=True)
+class _Packs:
+    """Rows' suffixes laid out in packs of ``n_pos`` slots along the batch axis (each suffix whole in one pack).
+
+    ``row``/``pos`` give each slot's row and position, ``-1``/``0`` in a pad slot; ``last`` each row's final slot
+    as (pack, slot). Packs as long as the prompt keep attention's cost that of the full rows, not quadratic in the
+    whole chunk."""
+
+    row: torch.Tensor
+    pos: torch.Tensor
+    last: tuple[torch.Tensor, torch.Tensor]
+
+    @classmethod
+    def of(cls, starts: Sequence[int], n_pos: int, device: torch.device) -> _Packs:
+        packs: list[list[tuple[int, int]]] = [[]]
+        ends: list[tuple[int, int]] = []
+        for row, start in enumerate(starts):
+            if len(packs[-1]) + n_pos - start > n_pos:
+                packs.append([])
+            packs[-1].extend((row, q) for q in range(start, n_pos))
+            ends.append((len(packs) - 1, len(packs[-1]) - 1))
+        slots = torch.tensor([[*pack, *[(-1, 0)] * (n_pos - len(pack))] for pack in packs], device=device)
+        last = torch.tensor(ends, device=device)
+        return cls(slots[..., 0], slots[..., 1], (last[:, 0], last[:, 1]))
+
+
+def _masks(model: HookedModel, packs: _Packs, starts: torch.Tensor, n_pos: int) -> torch.Tensor | dict[
+    str, torch.Tensor
+]:
+    """Additive ``[packs, 1, slots, n_pos + slots]`` masks: base keys before the row's start, then the row's own
+    earlier positions; a pad slot sees, and is seen by, nothing."""
+    rows, positions = packs.row, packs.pos
+    real = rows >= 0
+    query_pos = positions[..., :, None]
+    base_pos = torch.arange(n_pos, device=positions.device)
+    base_ok = real[..., :, None] & (base_pos < starts[rows.clamp(min=0)][..., :, None])
+    own_ok = real[..., :, None] & (rows[..., :, None] == rows[..., None, :]) & (positions[..., None, :] <= query_pos)
+    allowed = torch.cat([base_ok, own_ok], dim=-1)
+    distance = torch.cat([query_pos - base_pos, query_pos - positions[..., None, :]], dim=-1)
+    low = torch.tensor(torch.finfo(model.dtype).min, dtype=model.dtype, device=rows.device)
+    zero = torch.zeros((), dtype=model.dtype, device=rows.device)
 
     def additive(ok: torch.Tensor) -> torch.Tensor:
-        zero = torch.zeros((), dtype=model.dtype, device=ok.device)
-        return torch.where(ok, zero, torch.tensor(low, dtype=model.dtype, device=ok.device))[None, None]
+        return torch.where(ok, zero, low).unsqueeze(1)
 
     full = additive(allowed)
     if model.adapter.family not in _MAPPED_MASKS:
@@ -134,28 +165,27 @@ def run_patched_suffixes(
     from ``starts[i]`` on only; the metric of each row ``[rows]``."""
     n_layers, n_pos = model.facts.n_layers, int(runs.tokens.shape[1])
     device = runs.tokens.device
-    row_of = torch.cat([torch.full((n_pos - s,), i, device=device) for i, s in enumerate(starts)])
-    pos_of = torch.cat([torch.arange(s, n_pos, device=device) for s in starts])
-    start_of = torch.tensor(list(starts), device=device)
+    packs = _Packs.of(starts, n_pos, device)
+    rows, pos = packs.row.clamp(min=0), packs.pos
+    real = packs.row >= 0
     start_hook = HookName(layer, "hook_resid_pre")
-    # each row's masks over its full positions, gathered to the packed layout
-    packed = {hook: mask[row_of, pos_of].unsqueeze(0) for hook, mask in masks.items()}
-    donors = {hook: runs.donor[str(hook)][:, pos_of] for hook in masks}
-    start, hooks = place_patches(packed, donors, runs.base[str(start_hook)][:, pos_of], layer)
+    # each row's masks over its full positions, gathered to the packed slots (never a pad's)
+    packed = {hook: mask[rows, pos] & real.view(*real.shape, *[1] * (mask.dim() - 2)) for hook, mask in masks.items()}
+    donors = {hook: runs.donor[str(hook)][0, pos] for hook in masks}
+    start, hooks = place_patches(packed, donors, runs.base[str(start_hook)][0, pos], layer)
     last = str(final_resid(n_layers))
     result = model.run(
-        runs.tokens[:, pos_of],
+        runs.tokens[0, pos],
         hooks=hooks,
         cache=[last],
         start_at_layer=layer,
         start_resid=start.contiguous(),
         stop_at_layer=n_layers,
         logits="none",
-        position_ids=pos_of.unsqueeze(0),
-        attention_mask=_masks(model, row_of, pos_of, start_of, n_pos),
+        position_ids=pos,
+        attention_mask=_masks(model, packs, torch.tensor(list(starts), device=device), n_pos),
         past=_Prefix(recorded),
     )
-    ends = torch.cumsum(torch.tensor([n_pos - s for s in starts], device=device), 0) - 1
-    final = result.cache[last][0, ends].unsqueeze(1)  # each row's last position, as [rows, 1, d_model]
+    final = result.cache[last][packs.last]  # each row's last position, [rows, d_model]
     with torch.no_grad():
         return metric.from_final_resid(model, final)
