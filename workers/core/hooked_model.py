@@ -261,7 +261,7 @@ class HookedModel:
         handles: list[Removable] = []
         try:
             for hook in sorted_hooks(parsed):
-                handles += self._site(hook, batch_size).attach(_compose(hook, parsed[hook]))
+                handles += self._site(hook, batch_size).attach(_this_thread(_compose(hook, parsed[hook])))
             yield set(parsed)
         finally:
             for handle in reversed(handles):
@@ -415,8 +415,11 @@ class HookedModel:
 
     @contextmanager
     def _stop_at(self, layer: int) -> Iterator[None]:
+        owner = threading.get_ident()
+
         def stop(*_: Any) -> None:
-            raise _StopForward
+            if threading.get_ident() == owner:  # another thread calling the module (a readout) runs on
+                raise _StopForward
 
         target = (
             self.layers[layer]
@@ -428,6 +431,17 @@ class HookedModel:
             yield
         finally:
             handle.remove()
+
+
+def _this_thread(fn: ActivationFn) -> ActivationFn:
+    """``fn`` in the thread that attached it only. Hooks live on shared modules: a worker's other jobs call some of
+    them directly meanwhile (a readout's final norm), and must neither be read nor be changed by this forward."""
+    owner = threading.get_ident()
+
+    def guarded(activation: torch.Tensor) -> torch.Tensor | None:
+        return fn(activation) if threading.get_ident() == owner else None
+
+    return guarded
 
 
 def _compose(hook: HookName, fns: Sequence[HookFn]) -> ActivationFn:

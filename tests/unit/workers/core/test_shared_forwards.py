@@ -153,3 +153,26 @@ def test_the_budget_splits_shared_forwards(hooked: HookedModel) -> None:
     for (outcome, _), request in zip(outcomes, requests, strict=True):
         assert isinstance(outcome, dict)
         _assert_close(outcome, _alone(hooked, request))
+
+
+def test_a_forward_hook_acts_in_its_own_thread_only(hooked: HookedModel) -> None:
+    """A readout on another thread calls the final norm while a forward has a stop hook on it: it runs on."""
+    norm = hooked.adapter.module(hooked.model, hooked.adapter.final_norm)
+    resid = torch.randn(2, 3, hooked.facts.d_model)
+    expected = norm(resid)
+    inside = threading.Event()
+    release = threading.Event()
+
+    def slow(activation: torch.Tensor) -> None:
+        inside.set()
+        release.wait(5)
+
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(lambda: hooked.run(_tokens(5, 1), hooks={"blocks.0.hook_resid_pre": [slow]},
+                                                 stop_at_layer=hooked.facts.n_layers, logits="none"))
+        assert inside.wait(5)
+        try:
+            assert (norm(resid) - expected).abs().max().item() == 0.0  # neither stopped nor read by that forward
+        finally:
+            release.set()
+        running.result()
