@@ -80,7 +80,6 @@ class Round:
     seconds: float
     latencies: list[float]
     shared: list[float]
-    core: list[float]
 
     @property
     def jobs_per_s(self) -> float:
@@ -93,7 +92,6 @@ def run_round(url: str, headers: dict[str, str], bodies: list[dict[str, Any]], c
     lock = threading.Lock()
     latencies: list[float] = []
     shared: list[float] = []
-    core: list[float] = []
 
     def client() -> None:
         with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
@@ -111,13 +109,12 @@ def run_round(url: str, headers: dict[str, str], bodies: list[dict[str, Any]], c
                 with lock:
                     latencies.append(time.perf_counter() - started)
                     shared.append(float(job["stats"].get("shared_forward_jobs", 0)))
-                    core.append(float(job["stats"]["core_seconds"]))
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         for future in [pool.submit(client) for _ in range(clients)]:
             future.result()
-    return Round(time.perf_counter() - started, latencies, shared, core)
+    return Round(time.perf_counter() - started, latencies, shared)
 
 
 class PeakMemory:
@@ -190,7 +187,6 @@ class ModeReport:
     p50_s: float
     p95_s: float
     shared: float
-    core_s: float
     worker_cpu_s: float
     api_cpu_s: float
     peak_rss: int
@@ -225,7 +221,6 @@ def run_mode(name: str, args: argparse.Namespace, worker: Worker, directory: Pat
         p50_s=percentile(middle.latencies, 50),
         p95_s=percentile(middle.latencies, 95),
         shared=statistics.mean(middle.shared),
-        core_s=statistics.mean(middle.core),
         worker_cpu_s=cpu[0],
         api_cpu_s=cpu[1],
         peak_rss=memory.peak,
