@@ -13,8 +13,8 @@ Per sweep: our median over ``--repeats`` runs (default 5) and TransformerLens's 
 ``--tl-repeats`` (default 1: each of its sweeps takes minutes on a 2-core CPU), the largest difference of the raw
 patched logit differences, the speed-up, and two floors:
 
-* ``floor``: the bare forwards our sweep cannot avoid: the clean and corrupted forwards plus, for every patch
-  that changes something, one forward resumed at its layer with no hooks (same batches, same readout);
+* ``floor``: the bare forwards our sweep cannot avoid: the clean and corrupted forwards, the base run's keys and
+  values, and the sweep's own resumed runs (the same rows, positions and start layers) with nothing patched;
 * ``full``: what a sweep without resuming needs at least: one batched full forward per patch with
   last-position logits only.
 
@@ -47,12 +47,13 @@ from transformer_lens import HookedTransformer, patching
 from bench.timing import median_seconds
 from workers.core.activations import forward_reader
 from workers.core.hooked_model import HookedModel
-from workers.core.hooks import HookName
 from workers.core.loading import converted_dir, load_model
 from workers.core.metrics import AnswerMetric
 from workers.core.patching import PatchingRequest, run_patching
-from workers.core.patching.budget import rows_per_chunk
+from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
+from workers.core.patching.exact import plan_runs, run_patched_chunk
 from workers.core.patching.runs import PatchRuns, changed, final_resid, resume_hooks, start_layer
+from workers.core.patching.suffix import record_keys_values, run_patched_suffixes
 from workers.core.patching.targets import GRANULARITIES, plan_target
 from workers.core.registry import Registry
 
@@ -105,7 +106,8 @@ def request(target: str, **changes: object) -> PatchingRequest:
 
 
 def floor_seconds(model: HookedModel, target: str, budget: int) -> float:
-    """The unavoidable forwards of our sweep: two reads, then each live patch resumed at its layer, unhooked."""
+    """The unavoidable forwards of our sweep: two reads, the base run's keys and values, then the same resumed
+    runs as the sweep (same rows, same positions, same start layers) with nothing patched."""
     metric = AnswerMetric.for_model(model, "logit_diff", ANSWER, WRONG)
     clean, corrupted = model.tokenize(CLEAN), model.tokenize(CORRUPTED)
     n_layers, n_pos = model.facts.n_layers, clean.shape[1]
@@ -113,34 +115,27 @@ def floor_seconds(model: HookedModel, target: str, budget: int) -> float:
     hooks = sorted({unit.hook for unit in plan.units}, key=lambda hook: hook.sort_key)
     read = forward_reader(model)
     last = final_resid(n_layers)
+    rows_max = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, budget)
 
     def bare() -> None:
         donor = read(clean, [str(h) for h in [*hooks, last]])
         base = read(corrupted, [str(h) for h in {*hooks, *resume_hooks(hooks, n_layers)}])
         runs = PatchRuns(corrupted, base, donor, 0.0, 0.0)
-        starts: dict[int, int] = {}
-        for unit in plan.units:
+        by_start: dict[int, list[int]] = {}
+        for i, unit in enumerate(plan.units):
             if bool(changed(runs, unit.hook)[unit.selector].any()):
-                starts[start_layer(unit.hook)] = starts.get(start_layer(unit.hook), 0) + 1
-        rows_max = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, budget)
-        for layer, count in starts.items():
-            for rows in [rows_max] * (count // rows_max) + [count % rows_max]:
-                if rows == 0:
-                    continue
-                if layer == n_layers:
-                    metric.from_final_resid(model, base[str(last)].expand(rows, -1, -1))
-                    continue
-                resid = base[str(HookName(layer, "hook_resid_pre"))].expand(rows, -1, -1).contiguous()
-                out = model.run(
-                    corrupted.expand(rows, -1),
-                    cache=[str(last)],
-                    start_at_layer=layer,
-                    start_resid=resid,
-                    stop_at_layer=n_layers,
-                    logits="none",
-                )
-                with torch.no_grad():
-                    metric.from_final_resid(model, out.cache[str(last)])
+                by_start.setdefault(start_layer(unit.hook), []).append(i)
+        planned = plan_runs(chunks_by_start_layer(by_start, rows_max), plan.units, n_pos, n_layers, rows_max)
+        recorded = record_keys_values(model, corrupted) if any(run.starts for run in planned) else None
+        for run in planned:
+            layer, rows = run.chunks[0][0], sum(len(chunk) for _, chunk in run.chunks)
+            if run.starts is not None and recorded is not None:
+                layers = [layer for layer, chunk in run.chunks for _ in chunk]
+                run_patched_suffixes(model, runs, {}, run.starts, layers, metric, recorded)
+            elif layer == n_layers:
+                metric.from_final_resid(model, base[str(last)].expand(rows, -1, -1))
+            else:
+                run_patched_chunk(model, runs, [[] for _ in range(rows)], layer, metric)
 
     return median_seconds(bare, repeats=3)
 

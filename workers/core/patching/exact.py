@@ -9,20 +9,23 @@ The work per patch is cut three ways, all exact:
 * the forward stops before the final norm and the metric reads only the last position and the unembedding rows
   it needs (:meth:`AnswerMetric.from_final_resid`).
 
-Patches sharing a start layer go in one batch (chunked to the memory budget), each row with its own mask. A row
-may patch several units at once (:func:`joint_patch_metric`: a circuit's heads together).
+Patches sharing a start layer go in one batch (chunked to the memory budget), each row with its own mask. Rows
+that compute only the positions from their patch on (:mod:`workers.core.patching.suffix`) also merge across start
+layers, where recomputing a few layers costs less than the layer calls it saves. A row may patch several units at
+once (:func:`joint_patch_metric`: a circuit's heads together).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
-from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
+from workers.core.patching.budget import chunks_by_start_layer, merge_by_cost, rows_per_chunk
 from workers.core.patching.runs import PatchRuns, changed, final_resid, place_patches, start_layer
 from workers.core.patching.suffix import KeysValues, first_position, record_keys_values, run_patched_suffixes
 from workers.core.patching.targets import PatchUnit, index_shape
@@ -47,21 +50,63 @@ def exact_patch_metrics(
         if bool(differs[unit.hook][unit.selector].any()):
             by_start.setdefault(start_layer(unit.hook), []).append(i)
 
-    n_pos = runs.tokens.shape[1]
+    n_pos, n_layers = runs.tokens.shape[1], model.facts.n_layers
     rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, memory_budget)
-    chunks = chunks_by_start_layer(by_start, rows)
+    runs_plan = plan_runs(chunks_by_start_layer(by_start, rows), units, n_pos, n_layers, rows)
     recorded: KeysValues | None = None
-    for done, (layer, indices) in enumerate(chunks, start=1):
+    for done, run in enumerate(runs_plan, start=1):
         check_cancelled(should_cancel)
+        indices = [i for _, chunk in run.chunks for i in chunk]
         rows_units = [[units[i]] for i in indices]
-        if recorded is None and layer < model.facts.n_layers and suffix_starts(rows_units, n_pos) is not None:
-            recorded = record_keys_values(model, runs.tokens)  # once, the first time a chunk can use it
-        patched = run_patched_chunk(model, runs, rows_units, layer, metric, recorded)
+        if run.starts is None:
+            patched = run_patched_chunk(model, runs, rows_units, run.chunks[0][0], metric)
+        else:
+            if recorded is None:
+                recorded = record_keys_values(model, runs.tokens)  # once, the first time a run can use it
+            layers = [layer for layer, chunk in run.chunks for _ in chunk]
+            masks = patch_masks(model, rows_units, n_pos)
+            patched = run_patched_suffixes(model, runs, masks, run.starts, layers, metric, recorded)
         values[indices] = patched.double()
-        progress(done / len(chunks))
-    if not chunks:
+        progress(done / len(runs_plan))
+    if not runs_plan:
         progress(1.0)
     return values
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """Chunks ``(start layer, unit indices)`` that go in one forward; ``starts`` each row's first position when
+    the rows compute only their suffixes (then the chunks may have different start layers)."""
+
+    chunks: list[tuple[int, list[int]]]
+    starts: list[int] | None
+
+
+def plan_runs(
+    chunks: Sequence[tuple[int, list[int]]], units: Sequence[PatchUnit], n_pos: int, n_layers: int, max_rows: int
+) -> list[PlannedRun]:
+    """One forward per chunk, except that chunks computing suffixes merge across start layers where the layers
+    they then recompute cost less than the layer calls they save (:func:`merge_by_cost`)."""
+    planned: list[PlannedRun] = []
+    suffixes: list[tuple[int, list[int], list[int]]] = []
+    for layer, indices in chunks:
+        starts = suffix_starts([[units[i]] for i in indices], n_pos) if layer < n_layers else None
+        if starts is None:
+            planned.append(PlannedRun([(layer, indices)], None))
+        else:
+            suffixes.append((layer, indices, starts))
+    merged = merge_by_cost(
+        [layer for layer, _, _ in suffixes],
+        [sum(n_pos - s for s in starts) for _, _, starts in suffixes],
+        [len(indices) for _, indices, _ in suffixes],
+        n_layers=n_layers,
+        max_rows=max_rows,
+    )
+    for group in merged:
+        members = [suffixes[k] for k in group]
+        starts = [s for *_, row_starts in members for s in row_starts]
+        planned.append(PlannedRun([(layer, indices) for layer, indices, _ in members], starts))
+    return planned
 
 
 def joint_patch_metric(model: HookedModel, runs: PatchRuns, units: Sequence[PatchUnit], metric: AnswerMetric) -> float:
@@ -95,24 +140,14 @@ def suffix_starts(rows: Sequence[Sequence[PatchUnit]], n_pos: int) -> list[int] 
 
 
 def run_patched_chunk(
-    model: HookedModel,
-    runs: PatchRuns,
-    rows: Sequence[Sequence[PatchUnit]],
-    layer: int,
-    metric: AnswerMetric,
-    recorded: KeysValues | None = None,
+    model: HookedModel, runs: PatchRuns, rows: Sequence[Sequence[PatchUnit]], layer: int, metric: AnswerMetric
 ) -> torch.Tensor:
-    """One batched forward resumed at ``layer``: row ``i`` is the base run with the units of ``rows[i]`` patched.
-
-    With the base run's ``recorded`` keys and values, rows compute only the positions their patches can change
-    (:mod:`workers.core.patching.suffix`). A residual patch whose start layer is ``layer`` edits the start
-    residual; any other patch is a hook."""
+    """One batched forward of every position resumed at ``layer``: row ``i`` is the base run with the units of
+    ``rows[i]`` patched. A residual patch whose start layer is ``layer`` edits the start residual; any other patch
+    is a hook."""
     n_layers = model.facts.n_layers
     n_rows, n_pos = len(rows), runs.tokens.shape[1]
     masks = patch_masks(model, rows, n_pos)
-    starts = suffix_starts(rows, n_pos) if recorded is not None and layer < n_layers else None
-    if recorded is not None and starts is not None:
-        return run_patched_suffixes(model, runs, masks, starts, layer, metric, recorded)
     start_hook = HookName(layer, "hook_resid_pre") if layer < n_layers else final_resid(n_layers)
     donors = {hook: runs.donor[str(hook)] for hook in masks}
     start, hooks = place_patches(masks, donors, runs.base[str(start_hook)].expand(n_rows, -1, -1), layer)

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from workers.core.hooked_model import HookedModel
+from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
-from workers.core.patching.runs import PatchRuns, final_resid, place_patches
+from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, final_resid, replace_where, start_layer
 from workers.core.patching.targets import PatchUnit
 
 __all__ = ["KeysValues", "first_position", "record_keys_values", "run_patched_suffixes"]
@@ -157,28 +157,52 @@ def run_patched_suffixes(
     runs: PatchRuns,
     masks: dict[HookName, torch.Tensor],
     starts: Sequence[int],
-    layer: int,
+    layers: Sequence[int],
     metric: AnswerMetric,
     recorded: KeysValues,
 ) -> torch.Tensor:
-    """Row ``i`` is the base run patched where ``masks[hook][i]`` says, computed from layer ``layer`` at positions
-    from ``starts[i]`` on only; the metric of each row ``[rows]``."""
+    """Row ``i`` is the base run patched where ``masks[hook][i]`` says, computed from layer ``layers[i]`` at
+    positions from ``starts[i]`` on only; the metric of each row ``[rows]``.
+
+    The forward resumes at the first of ``layers``; a row that starts later enters at its own layer, its slots
+    replaced there by its start residual (what they computed before is discarded, and no other row sees it)."""
     n_layers, n_pos = model.facts.n_layers, int(runs.tokens.shape[1])
     device = runs.tokens.device
     packs = _Packs.of(starts, n_pos, device)
     rows, pos = packs.row.clamp(min=0), packs.pos
     real = packs.row >= 0
-    start_hook = HookName(layer, "hook_resid_pre")
     # each row's masks over its full positions, gathered to the packed slots (never a pad's)
     packed = {hook: mask[rows, pos] & real.view(*real.shape, *[1] * (mask.dim() - 2)) for hook, mask in masks.items()}
     donors = {hook: runs.donor[str(hook)][0, pos] for hook in masks}
-    start, hooks = place_patches(packed, donors, runs.base[str(start_hook)][0, pos], layer)
+    slot_layer = torch.tensor(list(layers), device=device)[rows].masked_fill(~real, -1).unsqueeze(-1)
+    first = min(layers)
+    entering: dict[int, torch.Tensor] = {layer: slot_layer == layer for layer in sorted(set(layers))}
+    folded = {  # residual patches of rows that start where the patch does: part of their start residual
+        hook: mask & entering[start_layer(hook)]
+        for hook, mask in packed.items()
+        if hook.site in RESIDUAL_SITES and start_layer(hook) in entering
+    }
+    hooks: dict[str | HookName, list[HookFn]] = {}
+    for hook, mask in packed.items():
+        rest = mask & ~folded[hook] if hook in folded else mask
+        if hook not in folded or bool(rest.any()):
+            hooks.setdefault(str(hook), []).append(replace_where(rest, donors[hook]))
+    start = runs.base[str(HookName(first, "hook_resid_pre"))][0, pos]
+    for layer, mine in entering.items():
+        value = runs.base[str(HookName(layer, "hook_resid_pre"))][0, pos]
+        for hook, mask in folded.items():
+            if start_layer(hook) == layer:
+                value = torch.where(mask, donors[hook], value)
+        if layer == first:
+            start = torch.where(mine, value, start)
+        else:
+            hooks.setdefault(str(HookName(layer, "hook_resid_pre")), []).insert(0, replace_where(mine, value))
     last = str(final_resid(n_layers))
     result = model.run(
         runs.tokens[0, pos],
         hooks=hooks,
         cache=[last],
-        start_at_layer=layer,
+        start_at_layer=first,
         start_resid=start.contiguous(),
         stop_at_layer=n_layers,
         logits="none",
