@@ -13,6 +13,10 @@ from workers.core.errors import CoreError, JobCancelledError
 from workers.core.hooked_model import HookedModel
 from workers.core.hooks import HookName
 from workers.core.patching import GRANULARITIES, PatchingRequest, run_patching
+from workers.core.patching.budget import chunks_by_start_layer
+from workers.core.patching.exact import plan_runs
+from workers.core.patching.runs import start_layer
+from workers.core.patching.targets import plan_target
 from workers.core.writes import Write
 
 TOLERANCE = 1e-4
@@ -187,3 +191,19 @@ def test_together_is_refused_where_it_cannot_apply() -> None:
         run_patching(tiny_hooked("gpt2"), PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a",
                                                           together=((0, 9),)))
     assert (info.value.field, info.value.code) == ("together", "out_of_range")
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_suffix_rows_of_different_start_layers_share_one_forward(family: str) -> None:
+    """The sweep's rows start at every layer; merged into one forward, each still equals its full forward."""
+    model = tiny_hooked(family)
+    n_layers, n_pos = model.facts.n_layers, model.tokenize(CLEAN).shape[1]
+    plan = plan_target(GRANULARITIES["resid_pre"], model.facts, range(n_layers), range(n_pos))
+    live = {layer: [i for i, unit in enumerate(plan.units) if start_layer(unit.hook) == layer and unit.cell[1] >= 4]
+            for layer in range(n_layers)}
+    planned = plan_runs(chunks_by_start_layer(live, 1000), plan.units, n_pos, n_layers, 1000)
+    assert len(planned) < n_layers
+    assert any(len({layer for layer, _ in run.chunks}) > 1 and run.starts for run in planned)
+    request = PatchingRequest(CLEAN, CORRUPTED, answer="b", wrong_answer="a", targets=("resid_pre",))
+    raw = run_patching(model, request).target("resid_pre").raw
+    assert (raw - _reference_sweep(model, "resid_pre")).abs().max().item() < TOLERANCE
