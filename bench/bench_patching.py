@@ -126,10 +126,11 @@ def floor_seconds(model: HookedModel, target: str, budget: int) -> float:
             if bool(changed(runs, unit.hook)[unit.selector].any()):
                 by_start.setdefault(start_layer(unit.hook), []).append(i)
         planned = plan_runs(chunks_by_start_layer(by_start, rows_max), plan.units, n_pos, n_layers, rows_max)
-        recorded = record_keys_values(model, corrupted) if any(run.starts for run in planned) else None
+        later = any(any(run.starts) for run in planned if run.starts is not None)
+        recorded = record_keys_values(model, corrupted) if later else None
         for run in planned:
             layer, rows = run.chunks[0][0], sum(len(chunk) for _, chunk in run.chunks)
-            if run.starts is not None and recorded is not None:
+            if run.starts is not None:
                 layers = [layer for layer, chunk in run.chunks for _ in chunk]
                 run_patched_suffixes(model, runs, {}, run.starts, layers, metric, recorded)
             elif layer == n_layers:

@@ -61,8 +61,8 @@ def exact_patch_metrics(
         if run.starts is None:
             patched = run_patched_chunk(model, runs, rows_units, run.chunks[0][0], metric)
         else:
-            if recorded is None:
-                recorded = record_keys_values(model, runs.tokens)  # once, the first time a run can use it
+            if recorded is None and any(run.starts):
+                recorded = record_keys_values(model, runs.tokens)  # once, the first time a run needs it
             layers = [layer for layer, chunk in run.chunks for _ in chunk]
             masks = patch_masks(model, rows_units, n_pos)
             patched = run_patched_suffixes(model, runs, masks, run.starts, layers, metric, recorded)
@@ -90,7 +90,7 @@ def plan_runs(
     planned: list[PlannedRun] = []
     suffixes: list[tuple[int, list[int], list[int]]] = []
     for layer, indices in chunks:
-        starts = suffix_starts([[units[i]] for i in indices], n_pos) if layer < n_layers else None
+        starts = suffix_starts([[units[i]] for i in indices]) if layer < n_layers else None
         if starts is None:
             planned.append(PlannedRun([(layer, indices)], None))
         else:
@@ -130,13 +130,13 @@ def patch_masks(
     return masks
 
 
-def suffix_starts(rows: Sequence[Sequence[PatchUnit]], n_pos: int) -> list[int] | None:
-    """Each row's first patched position, when computing from there saves a tenth of the positions or more."""
+def suffix_starts(rows: Sequence[Sequence[PatchUnit]]) -> list[int] | None:
+    """Each row's first patched position (0 where a patch covers every position), or ``None`` where a row patches
+    a pattern and needs the full-position forward."""
     firsts = [[first_position(unit) for unit in units] for units in rows]
     if any(p is None for row in firsts for p in row):
         return None
-    starts = [min(p for p in row if p is not None) for row in firsts]
-    return starts if sum(n_pos - s for s in starts) <= 0.9 * len(rows) * n_pos else None
+    return [min(p for p in row if p is not None) for row in firsts]
 
 
 def run_patched_chunk(

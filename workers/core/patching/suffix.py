@@ -92,11 +92,12 @@ def record_keys_values(model: HookedModel, tokens: torch.Tensor) -> KeysValues:
 
 
 def first_position(unit: PatchUnit) -> int | None:
-    """The first position a unit patches, or ``None`` where it covers every position or is a pattern."""
+    """The first position a unit patches (0 where it covers every position), or ``None`` for a pattern, whose
+    ``[query, key]`` grid has no place in packed rows."""
     if unit.hook.site == "attn.hook_pattern":
         return None
     first = unit.selector[0] if unit.selector else slice(None)
-    return first if isinstance(first, int) else None
+    return first if isinstance(first, int) else 0
 
 
 @dataclass(frozen=True)
@@ -125,15 +126,15 @@ class _Packs:
         return cls(slots[..., 0], slots[..., 1], (last[:, 0], last[:, 1]))
 
 
-def _masks(model: HookedModel, packs: _Packs, starts: torch.Tensor, n_pos: int) -> torch.Tensor | dict[
+def _masks(model: HookedModel, packs: _Packs, starts: torch.Tensor, n_base: int) -> torch.Tensor | dict[
     str, torch.Tensor
 ]:
-    """Additive ``[packs, 1, slots, n_pos + slots]`` masks: base keys before the row's start, then the row's own
-    earlier positions; a pad slot sees, and is seen by, nothing."""
+    """Additive ``[packs, 1, slots, n_base + slots]`` masks: the ``n_base`` recorded base keys before the row's
+    start, then the row's own earlier positions; a pad slot sees, and is seen by, nothing."""
     rows, positions = packs.row, packs.pos
     real = rows >= 0
     query_pos = positions[..., :, None]
-    base_pos = torch.arange(n_pos, device=positions.device)
+    base_pos = torch.arange(n_base, device=positions.device)
     base_ok = real[..., :, None] & (base_pos < starts[rows.clamp(min=0)][..., :, None])
     own_ok = real[..., :, None] & (rows[..., :, None] == rows[..., None, :]) & (positions[..., None, :] <= query_pos)
     allowed = torch.cat([base_ok, own_ok], dim=-1)
@@ -159,16 +160,20 @@ def run_patched_suffixes(
     starts: Sequence[int],
     layers: Sequence[int],
     metric: AnswerMetric,
-    recorded: KeysValues,
+    recorded: KeysValues | None,
 ) -> torch.Tensor:
     """Row ``i`` is the base run patched where ``masks[hook][i]`` says, computed from layer ``layers[i]`` at
-    positions from ``starts[i]`` on only; the metric of each row ``[rows]``.
+    positions from ``starts[i]`` on only; the metric of each row ``[rows]``. ``recorded`` (the base run's keys and
+    values) may be ``None`` only where every row starts at position 0.
 
     The forward resumes at the first of ``layers``; a row that starts later enters at its own layer, its slots
     replaced there by its start residual (what they computed before is discarded, and no other row sees it)."""
     n_layers, n_pos = model.facts.n_layers, int(runs.tokens.shape[1])
+    if recorded is None and any(starts):
+        raise ValueError("rows that start after position 0 read the base run's recorded keys and values")
     device = runs.tokens.device
     packs = _Packs.of(starts, n_pos, device)
+    n_base = 0 if recorded is None else n_pos
     rows, pos = packs.row.clamp(min=0), packs.pos
     real = packs.row >= 0
     # each row's masks over its full positions, gathered to the packed slots (never a pad's)
@@ -207,8 +212,8 @@ def run_patched_suffixes(
         stop_at_layer=n_layers,
         logits="none",
         position_ids=pos,
-        attention_mask=_masks(model, packs, torch.tensor(list(starts), device=device), n_pos),
-        past=_Prefix(recorded),
+        attention_mask=_masks(model, packs, torch.tensor(list(starts), device=device), n_base),
+        past=None if recorded is None else _Prefix(recorded),
     )
     final = result.cache[last][packs.last]  # each row's last position, [rows, d_model]
     with torch.no_grad():
