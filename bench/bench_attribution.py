@@ -14,9 +14,9 @@ The floor is the same arithmetic with nothing around it: the HF model's decoder 
 (all steps in one batch), its last position through the two unembedding rows, one backward of the weighted sum
 to the embeddings; for saliency, one such forward and backward of the prompt.
 
-Measured on the shared 2-core CPU machine, heavily loaded by other jobs, ``--threads 1``, median of 5:
-integrated gradients 9.41 s vs Captum 26.21 s (2.79x, difference 2.9e-7); saliency 0.464 s vs 1.142 s (2.46x);
-input x gradient 0.463 s vs 1.150 s (2.49x), both identical to Captum's.
+Measured on a quiet 2-core Intel Xeon VM, median of 5 (Captum fastest at 50): integrated gradients 1.641 s vs
+Captum 4.334 s (2.64x, floor 1.484 s, difference 5.2e-7); saliency 0.135 s vs 0.352 s (2.60x); input x gradient
+0.141 s vs 0.354 s (2.51x), both identical to Captum's (docs/throughput.md).
 """
 
 from __future__ import annotations
