@@ -221,7 +221,7 @@ def test_cancel_queued_and_running(client: httpx.Client) -> None:
 
 
 def test_sse_events_arrive_in_order(client: httpx.Client) -> None:
-    job = submit(client, {**SLOW, "clean_prompt": "c" * 24, "corrupted_prompt": "d" * 24}, wait=None).json()
+    job = submit(client, {**SLOW, "clean_prompt": "c" * 160, "corrupted_prompt": "d" * 160}, wait=None).json()
     events = []
     with client.stream("GET", f"/v1/jobs/{job['id']}/events") as response:
         assert response.headers["content-type"].startswith("text/event-stream")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -65,12 +66,19 @@ def exact_patch_metrics(
                 recorded = record_keys_values(model, runs.tokens)  # once, the first time a run needs it
             layers = [layer for layer, chunk in run.chunks for _ in chunk]
             masks = patch_masks(model, rows_units, n_pos)
-            patched = run_patched_suffixes(model, runs, masks, run.starts, layers, metric, recorded)
+            within = partial(_within_run, progress, should_cancel, done=done - 1, total=len(runs_plan))
+            patched = run_patched_suffixes(model, runs, masks, run.starts, layers, metric, recorded, on_layer=within)
         values[indices] = patched.double()
         progress(done / len(runs_plan))
     if not runs_plan:
         progress(1.0)
     return values
+
+
+def _within_run(progress: Progress, should_cancel: ShouldCancel, fraction: float, *, done: int, total: int) -> None:
+    """Between two layers of a run: a merged run can be most of a sweep, so it reports and stops there too."""
+    check_cancelled(should_cancel)
+    progress((done + fraction) / total)
 
 
 @dataclass(frozen=True)

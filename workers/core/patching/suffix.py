@@ -11,7 +11,7 @@ full run: the numbers equal a full patched forward up to float rounding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,10 +161,13 @@ def run_patched_suffixes(
     layers: Sequence[int],
     metric: AnswerMetric,
     recorded: KeysValues | None,
+    *,
+    on_layer: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """Row ``i`` is the base run patched where ``masks[hook][i]`` says, computed from layer ``layers[i]`` at
     positions from ``starts[i]`` on only; the metric of each row ``[rows]``. ``recorded`` (the base run's keys and
-    values) may be ``None`` only where every row starts at position 0.
+    values) may be ``None`` only where every row starts at position 0. ``on_layer`` is told the fraction of the
+    run's layers done as each layer after the first begins.
 
     The forward resumes at the first of ``layers``; a row that starts later enters at its own layer, its slots
     replaced there by its start residual (what they computed before is discarded, and no other row sees it)."""
@@ -202,6 +205,11 @@ def run_patched_suffixes(
             start = torch.where(mine, value, start)
         else:
             hooks.setdefault(str(HookName(layer, "hook_resid_pre")), []).insert(0, replace_where(mine, value))
+    if on_layer is not None:
+        for layer in range(first + 1, n_layers):
+            hooks.setdefault(str(HookName(layer, "hook_resid_pre")), []).append(
+                _reporter(on_layer, (layer - first) / (n_layers - first))
+            )
     last = str(final_resid(n_layers))
     result = model.run(
         runs.tokens[0, pos],
@@ -218,3 +226,10 @@ def run_patched_suffixes(
     final = result.cache[last][packs.last]  # each row's last position, [rows, d_model]
     with torch.no_grad():
         return metric.from_final_resid(model, final)
+
+
+def _reporter(on_layer: Callable[[float], None], fraction: float) -> HookFn:
+    def report(_: torch.Tensor) -> None:
+        on_layer(fraction)
+
+    return report

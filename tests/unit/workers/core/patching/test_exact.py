@@ -127,7 +127,8 @@ def test_cancellation_stops_between_chunks(gpt2: HookedModel) -> None:
     fractions: list[float] = []
     with pytest.raises(JobCancelledError):
         run_patching(gpt2, request, progress=fractions.append, should_cancel=lambda: len(fractions) >= 2)
-    assert len(fractions) == 2
+    # the next check after the second report stops it: at most the end of the run in progress is reported
+    assert 2 <= len(fractions) <= 3 and fractions[-1] < 1.0
 
 
 def test_layer_and_position_subsets_are_slices_of_the_full_sweep(gpt2: HookedModel) -> None:
