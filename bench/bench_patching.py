@@ -51,8 +51,8 @@ from workers.core.loading import converted_dir, load_model
 from workers.core.metrics import AnswerMetric
 from workers.core.patching import PatchingRequest, run_patching
 from workers.core.patching.budget import chunks_by_start_layer, rows_per_chunk
-from workers.core.patching.exact import plan_runs, run_patched_chunk
-from workers.core.patching.runs import PatchRuns, changed, final_resid, resume_hooks, start_layer
+from workers.core.patching.exact import live_by_start, plan_runs, run_patched_chunk
+from workers.core.patching.runs import PatchRuns, final_resid, resume_hooks
 from workers.core.patching.suffix import record_keys_values, run_patched_suffixes
 from workers.core.patching.targets import GRANULARITIES, plan_target
 from workers.core.registry import Registry
@@ -121,10 +121,7 @@ def floor_seconds(model: HookedModel, target: str, budget: int) -> float:
         donor = read(clean, [str(h) for h in [*hooks, last]])
         base = read(corrupted, [str(h) for h in {*hooks, *resume_hooks(hooks, n_layers)}])
         runs = PatchRuns(corrupted, base, donor, 0.0, 0.0)
-        by_start: dict[int, list[int]] = {}
-        for i, unit in enumerate(plan.units):
-            if bool(changed(runs, unit.hook)[unit.selector].any()):
-                by_start.setdefault(start_layer(unit.hook), []).append(i)
+        by_start = live_by_start(runs, plan.units)
         planned = plan_runs(chunks_by_start_layer(by_start, rows_max), plan.units, n_pos, n_layers, rows_max)
         later = any(any(run.starts) for run in planned if run.starts is not None)
         recorded = record_keys_values(model, corrupted) if later else None

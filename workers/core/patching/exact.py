@@ -45,12 +45,7 @@ def exact_patch_metrics(
 ) -> torch.Tensor:
     """The metric of the base run with each unit patched from the donor, ``[len(units)]`` (float64)."""
     values = torch.full((len(units),), runs.base_metric, dtype=torch.float64)
-    differs = {hook: changed(runs, hook) for hook in {unit.hook for unit in units}}
-    by_start: dict[int, list[int]] = {}
-    for i, unit in enumerate(units):
-        if bool(differs[unit.hook][unit.selector].any()):
-            by_start.setdefault(start_layer(unit.hook), []).append(i)
-
+    by_start = live_by_start(runs, units)
     n_pos, n_layers = runs.tokens.shape[1], model.facts.n_layers
     rows = rows_per_chunk(model.facts, n_pos, model.dtype.itemsize, memory_budget)
     runs_plan = plan_runs(chunks_by_start_layer(by_start, rows), units, n_pos, n_layers, rows)
@@ -73,6 +68,16 @@ def exact_patch_metrics(
     if not runs_plan:
         progress(1.0)
     return values
+
+
+def live_by_start(runs: PatchRuns, units: Sequence[PatchUnit]) -> dict[int, list[int]]:
+    """The indices of the units that change something (donor and base differ on their slice), by start layer."""
+    differs = {hook: changed(runs, hook) for hook in {unit.hook for unit in units}}
+    by_start: dict[int, list[int]] = {}
+    for i, unit in enumerate(units):
+        if bool(differs[unit.hook][unit.selector].any()):
+            by_start.setdefault(start_layer(unit.hook), []).append(i)
+    return by_start
 
 
 def _within_run(progress: Progress, should_cancel: ShouldCancel, fraction: float, *, done: int, total: int) -> None:

@@ -20,7 +20,14 @@ import torch
 from workers.core.hooked_model import HookedModel, HookFn
 from workers.core.hooks import HookName
 from workers.core.metrics import AnswerMetric
-from workers.core.patching.runs import RESIDUAL_SITES, PatchRuns, final_resid, replace_where, start_layer
+from workers.core.patching.runs import (
+    RESIDUAL_SITES,
+    PatchRuns,
+    final_resid,
+    place_patches,
+    replace_where,
+    start_layer,
+)
 from workers.core.patching.targets import PatchUnit
 
 __all__ = ["KeysValues", "first_position", "record_keys_values", "run_patched_suffixes"]
@@ -195,16 +202,19 @@ def run_patched_suffixes(
         rest = mask & ~folded[hook] if hook in folded else mask
         if hook not in folded or bool(rest.any()):
             hooks.setdefault(str(hook), []).append(replace_where(rest, donors[hook]))
-    start = runs.base[str(HookName(first, "hook_resid_pre"))][0, pos]
+    entry = {  # each start layer's residual, its rows' residual patches in place
+        layer: place_patches(
+            {hook: mask for hook, mask in folded.items() if start_layer(hook) == layer},
+            donors,
+            runs.base[str(HookName(layer, "hook_resid_pre"))][0, pos],
+            layer,
+        )[0]
+        for layer in entering
+    }
+    start = entry[first]  # serves every slot until its row enters
     for layer, mine in entering.items():
-        value = runs.base[str(HookName(layer, "hook_resid_pre"))][0, pos]
-        for hook, mask in folded.items():
-            if start_layer(hook) == layer:
-                value = torch.where(mask, donors[hook], value)
-        if layer == first:
-            start = torch.where(mine, value, start)
-        else:
-            hooks.setdefault(str(HookName(layer, "hook_resid_pre")), []).insert(0, replace_where(mine, value))
+        if layer != first:
+            hooks.setdefault(str(HookName(layer, "hook_resid_pre")), []).insert(0, replace_where(mine, entry[layer]))
     if on_layer is not None:
         for layer in range(first + 1, n_layers):
             hooks.setdefault(str(HookName(layer, "hook_resid_pre")), []).append(
