@@ -50,8 +50,8 @@ PATCHING = {
 SLOW = {
     "kind": "patching",
     "model": "slow-gpt2",
-    "clean_prompt": "a" * 40,
-    "corrupted_prompt": "b" * 40,
+    "clean_prompt": "a" * 160,
+    "corrupted_prompt": "b" * 160,
     "answer": "a",
     "wrong_answer": "b",
     "targets": ["resid_pre", "attn_out", "mlp_out"],

@@ -33,7 +33,7 @@ PATCHING = {"kind": "patching", "model": "tiny-gpt2", "clean_prompt": PROMPT,
 SAE = {"kind": "sae_encode", "model": "tiny-gpt2", "prompt": "Features of this prompt", "sae": "res-1", "top_k": 3}
 STEER = {"kind": "steer", "model": "tiny-gpt2", "prompt": "The cat", "sae": "res-1", "feature": 1,
          "coefficient": 2.0, "max_new_tokens": 2}
-SLOW = {"kind": "patching", "model": "slow-gpt2", "clean_prompt": "a" * 40, "corrupted_prompt": "b" * 40,
+SLOW = {"kind": "patching", "model": "slow-gpt2", "clean_prompt": "a" * 160, "corrupted_prompt": "b" * 160,
         "answer": "a", "wrong_answer": "b", "targets": ["resid_pre", "attn_out", "mlp_out"]}
 GIVEN_ID = "client-req.42:patching"
 JOB_ID = re.compile(r"[0-9a-f]{32}")

@@ -263,8 +263,8 @@ def test_a_queued_job_shows_progress_then_its_result(service: tuple[Deployment, 
     dep, client = service
     slow = {"kind": "patching", "model": "slow-gpt2", "answer": "a", "wrong_answer": "b",
             "targets": ["resid_pre", "attn_out", "mlp_out"]}
-    blocker = client.post("/v1/jobs", json={**slow, "clean_prompt": "a" * 40, "corrupted_prompt": "b" * 40}).json()
-    job = client.post("/v1/jobs", json={**slow, "clean_prompt": "ab" * 20, "corrupted_prompt": "ba" * 20}).json()
+    blocker = client.post("/v1/jobs", json={**slow, "clean_prompt": "a" * 160, "corrupted_prompt": "b" * 160}).json()
+    job = client.post("/v1/jobs", json={**slow, "clean_prompt": "ab" * 80, "corrupted_prompt": "ba" * 80}).json()
     assert job["status"] == "queued", job
     page = tab.page
     tab.type_key(dep.api_url, dep.api_key)
